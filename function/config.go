@@ -1,0 +1,152 @@
+package function
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the envconfig prefix of every Tripline setting.
+const Prefix = "TRIPLINE"
+
+// Config is every setting Tripline reads from the environment (app settings in
+// Azure, local.settings.json under Core Tools, the shell for `scan`). The tags
+// are the single source: documentation and the infra consistency test are
+// generated from them.
+type Config struct {
+	// Store
+	CosmosEndpoint  string        `envconfig:"COSMOS_ENDPOINT" desc:"Cosmos DB account endpoint (https://<account>.documents.azure.com:443/). Empty: the embedded file store."`
+	CosmosDatabase  string        `envconfig:"COSMOS_DATABASE" default:"tripline" desc:"Cosmos DB database name."`
+	CosmosContainer string        `envconfig:"COSMOS_CONTAINER" default:"alerts" desc:"Cosmos DB container name (partition key /id, TTL on)."`
+	CosmosKey       Secret        `envconfig:"COSMOS_KEY" desc:"Cosmos DB account key, for local emulators only; when set, a missing database and container are created. In Azure leave empty: the managed identity is used."`
+	ClientID        string        `envconfig:"AZURE_CLIENT_ID" desc:"Client id of the user-assigned managed identity; read as AZURE_CLIENT_ID (the name azidentity uses). Empty: DefaultAzureCredential picks the identity."`
+	StateFile       string        `envconfig:"STATE_FILE" desc:"Embedded store file. Default: $XDG_STATE_HOME/tripline/state.db (or ~/.local/state/tripline/state.db)."`
+	AlertTTL        time.Duration `envconfig:"ALERT_TTL" default:"720h" desc:"How long alert documents are kept after their last change (Cosmos DB TTL)."`
+
+	// Rules
+	RulesDir       string `envconfig:"RULES_DIR" desc:"Directory of extra rule files (*.toml) loaded after the built-in pack."`
+	ExceptionsFile string `envconfig:"EXCEPTIONS_FILE" desc:"TOML file of per-rule exceptions (KQL queries); a record matching one is dropped."`
+
+	// Notification channels
+	WebhookURL          Secret        `envconfig:"WEBHOOK_URL" desc:"Generic webhook URL (https; http only to loopback). Empty: channel off."`
+	WebhookSecret       Secret        `envconfig:"WEBHOOK_SECRET" desc:"Standard Webhooks signing secret, whsec_ followed by base64. Required with TRIPLINE_WEBHOOK_URL."`
+	TeamsWebhookURL     Secret        `envconfig:"TEAMS_WEBHOOK_URL" desc:"Microsoft Teams Workflows webhook URL. Empty: channel off."`
+	SlackWebhookURL     Secret        `envconfig:"SLACK_WEBHOOK_URL" desc:"Slack incoming webhook URL. Empty: channel off."`
+	PagerDutyRoutingKey Secret        `envconfig:"PAGERDUTY_ROUTING_KEY" desc:"PagerDuty Events API v2 integration (routing) key. Empty: channel off."`
+	PagerDutyEventsURL  string        `envconfig:"PAGERDUTY_EVENTS_URL" default:"https://events.pagerduty.com/v2/enqueue" desc:"PagerDuty Events API v2 endpoint."`
+	DeliveryHorizon     time.Duration `envconfig:"DELIVERY_HORIZON" default:"24h" desc:"How long a pending notification is retried before it is marked failed."`
+}
+
+// SecretSettings lists the settings whose values are secrets: in Azure they
+// must be Key Vault references, and they are never printed.
+func SecretSettings() []string {
+	return []string{"TRIPLINE_COSMOS_KEY", "TRIPLINE_WEBHOOK_URL", "TRIPLINE_WEBHOOK_SECRET",
+		"TRIPLINE_TEAMS_WEBHOOK_URL", "TRIPLINE_SLACK_WEBHOOK_URL", "TRIPLINE_PAGERDUTY_ROUTING_KEY"}
+}
+
+// LoadConfig reads the environment and validates the result. The error names
+// the setting and how to fix it, never a secret's value.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, fmt.Errorf("setting %s: cannot parse as %s (e.g. 30m, 24h)", pe.KeyName, pe.TypeName)
+		}
+		return c, fmt.Errorf("settings: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values and cross-field rules.
+func (c Config) Validate() error {
+	var problems []string
+	if c.CosmosEndpoint != "" {
+		if err := checkURL(c.CosmosEndpoint); err != nil {
+			problems = append(problems, "TRIPLINE_COSMOS_ENDPOINT: "+err.Error())
+		}
+	}
+	for _, s := range []struct {
+		name string
+		val  Secret
+	}{
+		{"TRIPLINE_WEBHOOK_URL", c.WebhookURL},
+		{"TRIPLINE_TEAMS_WEBHOOK_URL", c.TeamsWebhookURL},
+		{"TRIPLINE_SLACK_WEBHOOK_URL", c.SlackWebhookURL},
+	} {
+		if s.val != "" {
+			if err := checkURL(string(s.val)); err != nil {
+				problems = append(problems, s.name+": "+err.Error())
+			}
+		}
+	}
+	if c.PagerDutyRoutingKey != "" {
+		if err := checkURL(c.PagerDutyEventsURL); err != nil {
+			problems = append(problems, "TRIPLINE_PAGERDUTY_EVENTS_URL: "+err.Error())
+		}
+	}
+	if c.WebhookURL != "" {
+		if c.WebhookSecret == "" {
+			problems = append(problems, "TRIPLINE_WEBHOOK_SECRET: required with TRIPLINE_WEBHOOK_URL (whsec_ followed by base64 of 24 to 64 random bytes)")
+		} else if !strings.HasPrefix(string(c.WebhookSecret), "whsec_") {
+			problems = append(problems, "TRIPLINE_WEBHOOK_SECRET: must start with whsec_ followed by base64 (Standard Webhooks)")
+		}
+	}
+	if c.AlertTTL < time.Hour {
+		problems = append(problems, "TRIPLINE_ALERT_TTL: must be at least 1h")
+	}
+	if c.DeliveryHorizon <= 0 {
+		problems = append(problems, "TRIPLINE_DELIVERY_HORIZON: must be positive")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid settings:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+// checkURL accepts https URLs, and http only to loopback addresses (local
+// receivers and emulators). The message never contains the URL: webhook URLs
+// carry tokens.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("http is only allowed to loopback addresses; use https")
+	default:
+		return fmt.Errorf("scheme %q not allowed; use https", u.Scheme)
+	}
+}
+
+// Secret is a setting whose value must never be printed.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// Decode lets envconfig fill a Secret without echoing it in errors.
+func (s *Secret) Decode(v string) error { *s = Secret(strings.TrimSpace(v)); return nil }
