@@ -90,6 +90,9 @@ type Delivery struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	SentAt      time.Time `json:"sent_at,omitzero"`
+	// Since is when the channel was first marked pending (wall clock); the
+	// delivery horizon is counted from it.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Pending reports whether any channel still waits for a delivery.

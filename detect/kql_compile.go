@@ -1,0 +1,404 @@
+package detect
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// KQLError is a syntax error, or input outside the supported KQL subset, in
+// a query given to CompileKQL. It never means a partial compile: a query
+// either compiles whole or not at all.
+type KQLError struct {
+	// Offset is the byte offset in the query where the problem is.
+	Offset int
+	// Line and Column are 1-based and locate Offset within the query; Column
+	// counts Unicode code points (characters), not bytes.
+	Line, Column int
+	// Msg says what is wrong, without the position.
+	Msg string
+}
+
+// Error renders the error as "line:col: msg".
+func (e *KQLError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
+
+// kqlErrorAt builds a KQLError at byte offset off of src.
+func kqlErrorAt(src string, off int, msg string) *KQLError {
+	l, c := kqlLineCol(src, off)
+	return &KQLError{Offset: off, Line: l, Column: c, Msg: msg}
+}
+
+// kqlLineCol converts a byte offset into a 1-based line and column (in code
+// points). Lines end at "\n"; a "\r\n" pair ends one line.
+func kqlLineCol(src string, off int) (line, col int) {
+	off = min(max(off, 0), len(src))
+	before := src[:off]
+	line = 1 + strings.Count(before, "\n")
+	lineStart := strings.LastIndexByte(before, '\n') + 1
+	return line, 1 + utf8.RuneCountInString(before[lineStart:])
+}
+
+// Query is a compiled KQL query. It is immutable and safe for concurrent use;
+// Match allocates nothing.
+//
+// Matching follows Elastic's keyword semantics, with the type of each
+// document leaf standing in for the field's mapping:
+//   - field:value and field:"value" match a string leaf exactly and
+//     case-sensitively. A value written as a number (JSON number syntax, quoted
+//     or not) also matches a numeric leaf (json.Number, float64, int, int64)
+//     of equal value: 200 matches 200, 200.0 and 2e2, and the string "200" but
+//     not the string "200.0". true and false also match bool leaves.
+//   - An unquoted value with * is a wildcard pattern over string leaves only;
+//   - matches any run of characters, including none; ? is an ordinary
+//     character, as in KQL.
+//   - field:* matches when the field is present and not null (an empty string
+//     is present; an empty array or an array of nulls is not; an object is
+//     present when something in it is).
+//   - Ranges (<, <=, >, >=) compare numerically when the leaf is numeric and
+//     the value is a number, and compare strings byte-wise (lexicographically)
+//     when the leaf is a string. Dates are strings here: they compare
+//     correctly only when both sides are ISO 8601 in the same zone and
+//     precision (e.g. 2024-01-02T03:04:05Z); date math (now-1d) is rejected at
+//     compile time. Anything else does not match.
+//   - A multi-valued field (array) matches when any element matches; arrays of
+//     objects are descended into. field:(a and b) needs some element equal to a
+//     and some element equal to b. not x matches every document x does not
+//     match, including documents without the field.
+//   - A dotted field name is found however the document nests it: for
+//     a.b.c the keys a→b→c, a.b→c, a→b.c and a.b.c are all tried.
+type Query struct {
+	src    string
+	root   kqlNode
+	fields []string
+}
+
+// CompileKQL parses and compiles a KQL query once. The result is immutable
+// and safe for concurrent use. The error is a *KQLError for a syntax error or
+// anything outside the supported subset (free text without a field, nested
+// field:{...} queries, wildcards in field names, *:value, unquoted null,
+// Lucene fuzzy/regex/range syntax, date math); nothing is ever accepted and
+// then matched differently from Elastic.
+func CompileKQL(query string) (*Query, error) {
+	root, kerr := kqlParse(query)
+	if kerr != nil {
+		return nil, kerr
+	}
+	var fields []string
+	root.fields(func(f string) { fields = append(fields, f) })
+	slices.Sort(fields)
+	return &Query{src: query, root: root, fields: slices.Compact(fields)}, nil
+}
+
+// Match reports whether doc matches the query. doc is a decoded JSON object
+// (see the package doc); it is only read. Match allocates nothing and is safe
+// for concurrent use. A nil doc is an empty document.
+func (q *Query) Match(doc map[string]any) bool { return q.root.match(doc) }
+
+// String prints the compiled query as an S-expression, deterministically:
+// (or ...), (and ...), (not x), (is field "v"), (wildcard field "a*b") with
+// literal * and \ escaped by \, (exists field), (range field >= "v").
+// Value lists are expanded: f:(a or b) prints as (or (is f "a") (is f "b")).
+func (q *Query) String() string {
+	var b strings.Builder
+	q.root.write(&b)
+	return b.String()
+}
+
+// Fields returns the distinct field names the query references, sorted. The
+// slice is a fresh copy owned by the caller.
+func (q *Query) Fields() []string { return slices.Clone(q.fields) }
+
+// Term is one prefilter alternative: Field's value contains Literal.
+type Term struct {
+	// Field is a field path, looked up as Match looks it up.
+	Field string
+	// Literal is a case-sensitive substring of a string value of Field.
+	Literal string
+}
+
+// Prefilter returns alternatives such that any document the query matches
+// has, for at least one Term, a string leaf value of Term.Field (any element,
+// when the field is multi-valued) containing Term.Literal as a case-sensitive
+// substring. ok is false when no such set can be derived: when the query can
+// match through not, field:*, a range, or a value that also matches numbers
+// or booleans. For field:pattern the longest literal fragment of the pattern
+// is used; for a and b the side with fewer, then longer, terms; for a or b
+// the union of both sides. The slice is a fresh copy owned by the caller.
+func (q *Query) Prefilter() (terms []Term, ok bool) { return q.root.prefilter(nil) }
+
+// kqlNode is one node of a compiled query.
+type kqlNode interface {
+	// match evaluates the node on a document without allocating.
+	match(doc map[string]any) bool
+	// write prints the node (see Query.String).
+	write(b *strings.Builder)
+	// fields reports every field name the node references.
+	fields(add func(string))
+	// prefilter derives terms (see Query.Prefilter); keep, when not nil,
+	// says which fields terms may name.
+	prefilter(keep func(field string) bool) ([]Term, bool)
+}
+
+// kqlAnd matches when every kid matches.
+type kqlAnd struct{ kids []kqlNode }
+
+// kqlOr matches when some kid matches.
+type kqlOr struct{ kids []kqlNode }
+
+// kqlNot matches when its kid does not.
+type kqlNot struct{ kid kqlNode }
+
+// kqlIs is field:value with a literal value.
+type kqlIs struct {
+	path *kqlPath
+	val  kqlScalar
+}
+
+// kqlWildcard is field:pattern with at least one unescaped *.
+type kqlWildcard struct {
+	path  *kqlPath
+	frags []string // text between the wildcards; len(frags) >= 2
+}
+
+// kqlExists is field:*.
+type kqlExists struct{ path *kqlPath }
+
+// kqlRange is field < v, <=, >, >=.
+type kqlRange struct {
+	path *kqlPath
+	op   string // "<", "<=", ">" or ">="
+	val  kqlScalar
+}
+
+// kqlScalar is a literal value with its number and boolean readings decided
+// at compile time.
+type kqlScalar struct {
+	text  string
+	num   kqlNum  // valid when isNum
+	f     float64 // num as a float64, for float64 leaves
+	isNum bool
+	// isBool is true for "true" and "false"; b is the value.
+	isBool, b bool
+}
+
+func kqlNewScalar(text string) kqlScalar {
+	s := kqlScalar{text: text}
+	if n, ok := kqlParseNum(text); ok {
+		s.num, s.isNum = n, true
+		s.f, _ = strconv.ParseFloat(text, 64) // ±Inf on overflow is the right order
+	}
+	if text == "true" || text == "false" {
+		s.isBool, s.b = true, text == "true"
+	}
+	return s
+}
+
+// kqlPath is a compiled field path.
+type kqlPath struct {
+	name string
+	// keys[i][k] is segments i..i+k joined by ".": the map keys that can hold
+	// the rest of the path from segment i on.
+	keys [][]string
+}
+
+func kqlNewPath(name string) *kqlPath {
+	segs := strings.Split(name, ".")
+	keys := make([][]string, len(segs))
+	for i := range segs {
+		for j := i; j < len(segs); j++ {
+			keys[i] = append(keys[i], strings.Join(segs[i:j+1], "."))
+		}
+	}
+	return &kqlPath{name: name, keys: keys}
+}
+
+// kqlNewValue compiles field:value for an unquoted or quoted value.
+func kqlNewValue(src string, path *kqlPath, lit kqlLiteral) (kqlNode, *KQLError) {
+	if lit.quoted {
+		return &kqlIs{path: path, val: kqlNewScalar(lit.text())}, nil
+	}
+	text := lit.text()
+	if lit.wild() {
+		if len(lit.frags) == 2 && text == "" {
+			return &kqlExists{path: path}, nil
+		}
+		return &kqlWildcard{path: path, frags: lit.frags}, nil
+	}
+	if msg := kqlLuceneSyntax(text); msg != "" {
+		return nil, kqlErrorAt(src, lit.start, msg+"; quote the value to match it literally")
+	}
+	if text == "null" {
+		return nil, kqlErrorAt(src, lit.start, `unquoted null is unsupported; write "null" to match the string`)
+	}
+	return &kqlIs{path: path, val: kqlNewScalar(text)}, nil
+}
+
+// kqlLuceneSyntax names Lucene query syntax that KQL would take literally,
+// which is almost never what a rule author meant, or returns "".
+func kqlLuceneSyntax(v string) string {
+	switch {
+	case len(v) >= 2 && v[0] == '/' && v[len(v)-1] == '/':
+		return "Lucene regular expressions (/.../) are unsupported in KQL"
+	case len(v) >= 2 && v[0] == '[' && v[len(v)-1] == ']' && strings.Contains(v, " TO "):
+		return "Lucene range syntax ([a TO b]) is unsupported; use field >= a and field <= b"
+	}
+	if i := strings.LastIndexByte(v, '~'); i > 0 && !strings.ContainsAny(v, " \t\r\n") {
+		tail := v[i+1:]
+		if strings.Trim(tail, "0123456789.") == "" {
+			return "Lucene fuzzy syntax (~) is unsupported in KQL"
+		}
+	}
+	return ""
+}
+
+// kqlNewRange compiles field op value.
+func kqlNewRange(src string, path *kqlPath, op string, lit kqlLiteral) (kqlNode, *KQLError) {
+	text := lit.text()
+	if !lit.quoted {
+		switch {
+		case lit.wild():
+			return nil, kqlErrorAt(src, lit.start, "wildcards in range values are unsupported")
+		case text == "null":
+			return nil, kqlErrorAt(src, lit.start, "null in a range is unsupported")
+		}
+	}
+	if text == "now" || strings.HasPrefix(text, "now-") || strings.HasPrefix(text, "now+") ||
+		strings.HasPrefix(text, "now/") || strings.Contains(text, "||") {
+		return nil, kqlErrorAt(src, lit.start, "date math in range values is unsupported; compare with an ISO 8601 date")
+	}
+	return &kqlRange{path: path, op: op, val: kqlNewScalar(text)}, nil
+}
+
+// kqlFieldString prints a field name, quoted when it would not read back.
+func kqlFieldString(name string) string {
+	if name == "" || strings.ContainsAny(name, " \t\r\n()\"\\") || !utf8.ValidString(name) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+func kqlWriteKids(b *strings.Builder, op string, kids []kqlNode) {
+	b.WriteString("(" + op)
+	for _, k := range kids {
+		b.WriteByte(' ')
+		k.write(b)
+	}
+	b.WriteByte(')')
+}
+
+func (n *kqlAnd) write(b *strings.Builder) { kqlWriteKids(b, "and", n.kids) }
+func (n *kqlOr) write(b *strings.Builder)  { kqlWriteKids(b, "or", n.kids) }
+func (n *kqlNot) write(b *strings.Builder) {
+	b.WriteString("(not ")
+	n.kid.write(b)
+	b.WriteByte(')')
+}
+func (n *kqlIs) write(b *strings.Builder) {
+	b.WriteString("(is " + kqlFieldString(n.path.name) + " " + strconv.Quote(n.val.text) + ")")
+}
+func (n *kqlWildcard) write(b *strings.Builder) {
+	esc := strings.NewReplacer(`\`, `\\`, `*`, `\*`)
+	parts := make([]string, len(n.frags))
+	for i, f := range n.frags {
+		parts[i] = esc.Replace(f)
+	}
+	b.WriteString("(wildcard " + kqlFieldString(n.path.name) + " " + strconv.Quote(strings.Join(parts, "*")) + ")")
+}
+func (n *kqlExists) write(b *strings.Builder) {
+	b.WriteString("(exists " + kqlFieldString(n.path.name) + ")")
+}
+func (n *kqlRange) write(b *strings.Builder) {
+	b.WriteString("(range " + kqlFieldString(n.path.name) + " " + n.op + " " + strconv.Quote(n.val.text) + ")")
+}
+
+func (n *kqlAnd) fields(add func(string)) {
+	for _, k := range n.kids {
+		k.fields(add)
+	}
+}
+func (n *kqlOr) fields(add func(string)) {
+	for _, k := range n.kids {
+		k.fields(add)
+	}
+}
+func (n *kqlNot) fields(add func(string))      { n.kid.fields(add) }
+func (n *kqlIs) fields(add func(string))       { add(n.path.name) }
+func (n *kqlWildcard) fields(add func(string)) { add(n.path.name) }
+func (n *kqlExists) fields(add func(string))   { add(n.path.name) }
+func (n *kqlRange) fields(add func(string))    { add(n.path.name) }
+
+// kqlTermsBetter reports whether terms a make a better prefilter than b:
+// fewer alternatives, then a longer shortest literal.
+func kqlTermsBetter(a, b []Term) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return kqlShortest(a) > kqlShortest(b)
+}
+
+func kqlShortest(ts []Term) int {
+	m := -1
+	for _, t := range ts {
+		if m < 0 || len(t.Literal) < m {
+			m = len(t.Literal)
+		}
+	}
+	return m
+}
+
+func (n *kqlAnd) prefilter(keep func(string) bool) ([]Term, bool) {
+	var best []Term
+	found := false
+	for _, k := range n.kids {
+		ts, ok := k.prefilter(keep)
+		if ok && (!found || kqlTermsBetter(ts, best)) {
+			best, found = ts, true
+		}
+	}
+	return best, found
+}
+
+func (n *kqlOr) prefilter(keep func(string) bool) ([]Term, bool) {
+	var all []Term
+	for _, k := range n.kids {
+		ts, ok := k.prefilter(keep)
+		if !ok {
+			return nil, false
+		}
+		for _, t := range ts {
+			if !slices.Contains(all, t) {
+				all = append(all, t)
+			}
+		}
+	}
+	return all, true
+}
+
+func (n *kqlNot) prefilter(func(string) bool) ([]Term, bool)    { return nil, false }
+func (n *kqlExists) prefilter(func(string) bool) ([]Term, bool) { return nil, false }
+func (n *kqlRange) prefilter(func(string) bool) ([]Term, bool)  { return nil, false }
+
+func (n *kqlIs) prefilter(keep func(string) bool) ([]Term, bool) {
+	if n.val.isNum || n.val.isBool || (keep != nil && !keep(n.path.name)) {
+		return nil, false
+	}
+	return []Term{{Field: n.path.name, Literal: n.val.text}}, true
+}
+
+func (n *kqlWildcard) prefilter(keep func(string) bool) ([]Term, bool) {
+	if keep != nil && !keep(n.path.name) {
+		return nil, false
+	}
+	longest := ""
+	for _, f := range n.frags {
+		if len(f) > len(longest) {
+			longest = f
+		}
+	}
+	if longest == "" {
+		return nil, false
+	}
+	return []Term{{Field: n.path.name, Literal: longest}}, true
+}

@@ -1,0 +1,245 @@
+package detect
+
+import (
+	"fmt"
+	"strings"
+)
+
+// kqlParser turns a query into a tree of compiled nodes. It mirrors Kibana's
+// grammar (grammar.peggy), production for production:
+//
+//	query      = space* or space*
+//	or         = and (space+ "or" space+ and)*
+//	and        = not (space+ "and" space+ not)*
+//	not        = "not" space+ sub | sub
+//	sub        = "(" space* or space* ")" | expression
+//	expression = field space* rangeop space* literal
+//	           | field space* ":" space* list
+//	list       = "(" space* orlist space* ")" | literal
+//	orlist     = andlist (space+ "or" space+ andlist)*
+//	andlist    = notlist (space+ "and" space+ notlist)*
+//	notlist    = "not" space+ list | list
+//
+// Kibana's other productions (free text without a field, field:{nested}) and
+// Lucene syntax Kibana would take literally are reported as unsupported.
+type kqlParser struct {
+	kqlScanner
+	// paths shares one compiled path per field name within a query.
+	paths map[string]*kqlPath
+}
+
+// kqlParse parses and compiles src.
+func kqlParse(src string) (kqlNode, *KQLError) {
+	p := &kqlParser{kqlScanner: kqlScanner{src: src}, paths: map[string]*kqlPath{}}
+	p.skipSpaces()
+	if p.eof() {
+		return nil, p.errorHere("empty query")
+	}
+	n, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpaces()
+	if !p.eof() {
+		return nil, p.errorHere(`expected "and", "or" or end of query, found ` + p.found())
+	}
+	return n, nil
+}
+
+func (p *kqlParser) errorHere(msg string) *KQLError { return kqlErrorAt(p.src, p.pos, msg) }
+
+// where renders an offset as line:col for messages that point elsewhere.
+func (p *kqlParser) where(off int) string {
+	l, c := kqlLineCol(p.src, off)
+	return fmt.Sprintf("%d:%d", l, c)
+}
+
+// chain parses next (op next)* into one n-ary node, as Kibana does.
+func (p *kqlParser) chain(op string, next func() (kqlNode, *KQLError)) (kqlNode, *KQLError) {
+	first, err := next()
+	if err != nil {
+		return nil, err
+	}
+	kids := []kqlNode{first}
+	for p.accept(op) {
+		n, err := next()
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, n)
+	}
+	switch {
+	case len(kids) == 1:
+		return first, nil
+	case op == "or":
+		return &kqlOr{kids: kids}, nil
+	default:
+		return &kqlAnd{kids: kids}, nil
+	}
+}
+
+func (p *kqlParser) or() (kqlNode, *KQLError)  { return p.chain("or", p.and) }
+func (p *kqlParser) and() (kqlNode, *KQLError) { return p.chain("and", p.not) }
+
+func (p *kqlParser) not() (kqlNode, *KQLError) {
+	if p.accept("not") {
+		n, err := p.sub()
+		if err != nil {
+			return nil, err
+		}
+		return &kqlNot{kid: n}, nil
+	}
+	return p.sub()
+}
+
+// closeParen expects the ")" that closes the "(" at open.
+func (p *kqlParser) closeParen(open int) *KQLError {
+	p.skipSpaces()
+	if p.peek() != ')' {
+		return p.errorHere(fmt.Sprintf(`expected ")" to close "(" at %s, found %s`, p.where(open), p.found()))
+	}
+	p.pos++
+	return nil
+}
+
+func (p *kqlParser) sub() (kqlNode, *KQLError) {
+	if p.peek() != '(' {
+		return p.expression()
+	}
+	open := p.pos
+	p.pos++
+	p.skipSpaces()
+	n, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.closeParen(open); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (p *kqlParser) expression() (kqlNode, *KQLError) {
+	lit, ok, err := p.literal()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, p.errorHere(`expected a field name or "(", found ` + p.found())
+	}
+	p.skipSpaces()
+	if p.peek() == ':' {
+		p.pos++
+		p.skipSpaces()
+		if p.peek() == '{' {
+			return nil, p.errorHere("nested field queries (field:{...}) are unsupported")
+		}
+		path, err := p.field(lit)
+		if err != nil {
+			return nil, err
+		}
+		return p.list(path, `":"`)
+	}
+	for _, op := range [...]string{"<=", ">=", "<", ">"} { // longest first
+		if strings.HasPrefix(p.src[p.pos:], op) {
+			path, err := p.field(lit)
+			if err != nil {
+				return nil, err
+			}
+			p.pos += len(op)
+			p.skipSpaces()
+			v, ok, err := p.literal()
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, p.errorHere(fmt.Sprintf("expected a value after %q, found %s", op, p.found()))
+			}
+			return kqlNewRange(p.src, path, op, v)
+		}
+	}
+	if text := lit.text(); !lit.quoted && !lit.wild() && kqlIsKeyword(text) {
+		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf(`expected a field name or "(", found keyword %q`, text))
+	}
+	return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf(
+		"free-text search without a field name is unsupported (%q); write field:value", kqlLiteralSource(p.src, lit)))
+}
+
+// kqlIsKeyword reports whether s is and/or/not in any case.
+func kqlIsKeyword(s string) bool {
+	return strings.EqualFold(s, "and") || strings.EqualFold(s, "or") || strings.EqualFold(s, "not")
+}
+
+// kqlLiteralSource returns a literal's text as written, trimmed, for messages.
+func kqlLiteralSource(src string, lit kqlLiteral) string {
+	return strings.TrimFunc(src[lit.start:lit.end], kqlTrimmable)
+}
+
+// field checks a field-name literal and returns its compiled path.
+func (p *kqlParser) field(lit kqlLiteral) (*kqlPath, *KQLError) {
+	name := lit.text()
+	switch {
+	case lit.wild() && name == "":
+		return nil, kqlErrorAt(p.src, lit.start, "searching every field (*:value) is unsupported; name the field")
+	case lit.wild():
+		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("wildcards in field names are unsupported (%s)", kqlLiteralSource(p.src, lit)))
+	case name == "":
+		return nil, kqlErrorAt(p.src, lit.start, "empty field name")
+	case !lit.quoted && (name[0] == '-' || name[0] == '+'):
+		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("Lucene %c operator is unsupported; use not", name[0]))
+	}
+	if path, ok := p.paths[name]; ok {
+		return path, nil
+	}
+	path := kqlNewPath(name)
+	p.paths[name] = path
+	return path, nil
+}
+
+// list parses a value or a parenthesized value list for path. after names
+// what precedes the value, for messages ("" to name nothing).
+func (p *kqlParser) list(path *kqlPath, after string) (kqlNode, *KQLError) {
+	if p.peek() != '(' {
+		lit, ok, err := p.literal()
+		if err != nil {
+			return nil, err
+		}
+		if !ok && after == "" {
+			return nil, p.errorHere("expected a value, found " + p.found())
+		}
+		if !ok {
+			return nil, p.errorHere(fmt.Sprintf("expected a value after %s, found %s", after, p.found()))
+		}
+		return kqlNewValue(p.src, path, lit)
+	}
+	open := p.pos
+	p.pos++
+	p.skipSpaces()
+	n, err := p.orList(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.closeParen(open); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (p *kqlParser) orList(path *kqlPath) (kqlNode, *KQLError) {
+	return p.chain("or", func() (kqlNode, *KQLError) { return p.andList(path) })
+}
+
+func (p *kqlParser) andList(path *kqlPath) (kqlNode, *KQLError) {
+	return p.chain("and", func() (kqlNode, *KQLError) { return p.notList(path) })
+}
+
+func (p *kqlParser) notList(path *kqlPath) (kqlNode, *KQLError) {
+	if p.accept("not") {
+		n, err := p.list(path, `"not"`)
+		if err != nil {
+			return nil, err
+		}
+		return &kqlNot{kid: n}, nil
+	}
+	return p.list(path, "")
+}

@@ -1,0 +1,618 @@
+package detect
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sources of events, as Event.Source reports them.
+const (
+	SourceActivityLog = "activitylog"
+	SourceEventGrid   = "eventgrid"
+	SourceKubeAudit   = "kube-audit"
+	SourcePlatformLog = "platformlog"
+)
+
+// Datasets Tripline produces (Elastic's azure integration names).
+const (
+	DatasetActivityLogs = "azure.activitylogs"
+	DatasetPlatformLogs = "azure.platformlogs"
+)
+
+// ErrNotAzureRecord is returned by Normalize for a JSON object that is none of
+// the record shapes Tripline knows.
+var ErrNotAzureRecord = errors.New("not an Azure activity, Event Grid or resource-log record")
+
+// Normalize decodes one raw record and maps it to the ECS document Elastic's
+// azure integration would produce (reference: azure-log-formats.md §2).
+// Dispatch is per record, never per message:
+//   - Event Grid events (Event Grid or CloudEvents schema) for
+//     Microsoft.Resources.* become activity-log-shaped records;
+//   - resource logs of AKS categories become azure.platformlogs, with a JSON
+//     properties.log parsed under azure.platformlogs.properties.log;
+//   - everything carrying operationName otherwise is an Activity Log record.
+func Normalize(raw []byte) (*Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		return nil, errors.New("record is not a JSON object: " + jsonProblem(err))
+	}
+	if rec == nil {
+		return nil, errors.New("record is null")
+	}
+	switch {
+	case isEventGrid(rec):
+		return normalizeEventGrid(rec, raw)
+	case isResourceLog(rec):
+		return normalizePlatformLog(rec, raw)
+	case str(rec["operationName"]) != "":
+		ev := normalizeActivityLog(rec, raw)
+		ev.Source = SourceActivityLog
+		return ev, nil
+	}
+	return nil, ErrNotAzureRecord
+}
+
+func isEventGrid(rec map[string]any) bool {
+	if _, ok := rec["operationName"]; ok {
+		return false
+	}
+	if _, ok := rec["specversion"]; ok {
+		return str(rec["type"]) != ""
+	}
+	return str(rec["eventType"]) != "" && rec["data"] != nil
+}
+
+// isResourceLog recognises resource logs other than the Activity Log: they
+// carry a category that is not an Activity Log category, and no identity.
+func isResourceLog(rec map[string]any) bool {
+	cat := str(rec["category"])
+	if cat == "" {
+		return false
+	}
+	switch strings.ToLower(cat) {
+	case "administrative", "security", "servicehealth", "resourcehealth", "alert", "autoscale",
+		"recommendation", "policy", "write", "delete", "action":
+		return false
+	}
+	props, _ := rec["properties"].(map[string]any)
+	_, hasLog := props["log"]
+	return hasLog || strings.HasPrefix(strings.ToLower(cat), "kube-") || str(rec["ccpNamespace"]) != ""
+}
+
+// normalizeActivityLog maps an Activity Log record (resource-log schema, as
+// streamed to Event Hubs) onto Elastic's azure.activitylogs fields.
+func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
+	al := map[string]any{}
+	doc := map[string]any{
+		"data_stream": map[string]any{"dataset": DatasetActivityLogs, "type": "logs", "namespace": "default"},
+		"cloud":       map[string]any{"provider": "azure"},
+		"azure":       map[string]any{"activitylogs": al},
+	}
+	event := map[string]any{"dataset": DatasetActivityLogs, "kind": "event"}
+	doc["event"] = event
+	az := doc["azure"].(map[string]any)
+
+	opName := str(rec["operationName"])
+	al["operation_name"] = opName
+	event["action"] = opName
+
+	ts := parseTime(str(rec["time"]))
+	if !ts.IsZero() {
+		doc["@timestamp"] = ts.Format(time.RFC3339Nano)
+	}
+	if v := str(rec["category"]); v != "" {
+		al["category"] = v
+		if t := eventType(v); t != "" {
+			event["type"] = []any{t}
+		}
+	}
+	resultType := str(rec["resultType"])
+	if resultType != "" {
+		al["result_type"] = resultType
+	}
+	if v := str(rec["resultSignature"]); v != "" {
+		al["result_signature"] = v
+	}
+	if v := str(rec["tenantId"]); v != "" {
+		al["tenant_id"] = v
+	}
+	if v := str(rec["operationVersion"]); v != "" {
+		al["operation_version"] = v
+	}
+	if v := str(rec["correlationId"]); v != "" {
+		az["correlation_id"] = v
+	}
+	if d, ok := number(rec["durationMs"]); ok {
+		event["duration"] = json.Number(strconv.FormatInt(int64(d*1e6), 10))
+	}
+	if v := str(rec["location"]); v != "" {
+		doc["geo"] = map[string]any{"name": v}
+	}
+	if lvl := logLevel(rec["Level"], rec["level"]); lvl != "" {
+		doc["log"] = map[string]any{"level": lvl}
+	}
+	if v := str(rec["callerIpAddress"]); v != "" {
+		setSourceIP(doc, v)
+	}
+	if id := str(rec["resourceId"]); id != "" {
+		setResource(doc, id)
+	}
+
+	// properties: object or JSON string.
+	props := asObject(rec["properties"])
+	if props != nil {
+		p := map[string]any{}
+		for k, v := range props {
+			switch k {
+			case "eventCategory":
+				al["event_category"] = v
+			case "serviceRequestId":
+				p["service_request_id"] = v
+			case "statusCode":
+				p["status_code"] = v
+			case "statusMessage":
+				doc["message"] = v
+			default:
+				p[k] = v
+			}
+		}
+		if len(p) > 0 {
+			al["properties"] = p
+		}
+	}
+	if _, ok := al["event_category"]; !ok {
+		if props != nil && props["policies"] != nil {
+			al["event_category"] = "Policy"
+		} else {
+			al["event_category"] = "Administrative"
+		}
+	}
+
+	// event.outcome: resultType when success/failure, else properties.result.
+	outcome := strings.ToLower(resultType)
+	if outcome != "success" && outcome != "failure" {
+		outcome = ""
+		if props != nil {
+			if r := strings.ToLower(str(props["result"])); r == "success" || r == "failure" || r == "unknown" {
+				outcome = r
+			}
+		}
+	}
+	if outcome != "" {
+		event["outcome"] = outcome
+	}
+
+	// identity: object with authorization and claims, or a plain string.
+	switch id := rec["identity"].(type) {
+	case string:
+		al["identity_name"] = id
+	case map[string]any:
+		identity := map[string]any{}
+		if auth, ok := id["authorization"].(map[string]any); ok {
+			identity["authorization"] = normalizeAuthorization(auth)
+		}
+		if claims, ok := id["claims"].(map[string]any); ok {
+			normalizeClaims(doc, identity, claims)
+		}
+		if len(identity) > 0 {
+			al["identity"] = identity
+		}
+	}
+
+	ev := &Event{Doc: doc, Time: ts}
+	ev.Identity = armIdentity(str(rec["correlationId"]), opName, outcome, str(rec["resourceId"]), raw)
+	return ev
+}
+
+// normalizeEventGrid maps a Microsoft.Resources.* Event Grid event onto the
+// Activity Log's fields, so that the same rules fire on it: the operation
+// name is upper-cased (as the Activity Log streams it), the event type's
+// Success/Failure becomes the outcome.
+func normalizeEventGrid(ev map[string]any, raw []byte) (*Event, error) {
+	typ := str(ev["eventType"])
+	when := str(ev["eventTime"])
+	if _, ok := ev["specversion"]; ok {
+		typ, when = str(ev["type"]), str(ev["time"])
+	}
+	data := asObject(ev["data"])
+	if data == nil {
+		return nil, errors.New("Event Grid event without data")
+	}
+	op := str(data["operationName"])
+	if !strings.HasPrefix(typ, "Microsoft.Resources.") || op == "" {
+		return nil, errors.New("Event Grid event " + strconvQuote(typ) + " is not an Azure Resource Manager operation")
+	}
+	resultType := ""
+	switch {
+	case strings.HasSuffix(typ, "Success"):
+		resultType = "Success"
+	case strings.HasSuffix(typ, "Failure"):
+		resultType = "Failure"
+	case strings.HasSuffix(typ, "Cancel"):
+		resultType = "Cancel"
+	}
+	rec := map[string]any{
+		"time":          when,
+		"operationName": strings.ToUpper(op),
+		"category":      "Administrative",
+		"resultType":    resultType,
+		"correlationId": data["correlationId"],
+		"tenantId":      data["tenantId"],
+		"properties": map[string]any{
+			"eventCategory": "Administrative",
+			"entity":        data["resourceUri"],
+			"message":       op,
+			"status":        data["status"],
+		},
+	}
+	if status := str(data["status"]); status != "" {
+		rec["resultSignature"] = status
+	}
+	resource := str(data["resourceUri"])
+	if resource == "" {
+		resource = str(ev["subject"])
+	}
+	rec["resourceId"] = resource
+	identity := map[string]any{}
+	if a, ok := data["authorization"].(map[string]any); ok {
+		identity["authorization"] = a
+	}
+	if c, ok := data["claims"].(map[string]any); ok {
+		identity["claims"] = c
+	}
+	rec["identity"] = identity
+	if hr, ok := data["httpRequest"].(map[string]any); ok && str(hr["clientIpAddress"]) != "" {
+		rec["callerIpAddress"] = hr["clientIpAddress"]
+	} else if c, ok := data["claims"].(map[string]any); ok && str(c["ipaddr"]) != "" {
+		rec["callerIpAddress"] = c["ipaddr"]
+	}
+	out := normalizeActivityLog(rec, raw)
+	out.Source = SourceEventGrid
+	return out, nil
+}
+
+// normalizePlatformLog maps a resource log (AKS control-plane categories)
+// onto azure.platformlogs; a JSON properties.log (Kubernetes audit events) is
+// parsed under azure.platformlogs.properties.log, as Elastic's pipeline does.
+func normalizePlatformLog(rec map[string]any, raw []byte) (*Event, error) {
+	pl := map[string]any{}
+	doc := map[string]any{
+		"data_stream": map[string]any{"dataset": DatasetPlatformLogs, "type": "logs", "namespace": "default"},
+		"cloud":       map[string]any{"provider": "azure"},
+		"azure":       map[string]any{"platformlogs": pl},
+	}
+	event := map[string]any{"dataset": DatasetPlatformLogs, "kind": "event"}
+	doc["event"] = event
+	for k, v := range rec {
+		switch k {
+		case "time", "resourceId", "properties":
+		case "operationName":
+			pl["operation_name"] = v
+			event["action"] = v
+		case "category":
+			pl["category"] = v
+		case "resultType":
+			pl["result_type"] = v
+		case "ccpNamespace":
+			pl["ccp_namespace"] = v
+		default:
+			pl[k] = v
+		}
+	}
+	ts := parseTime(str(rec["time"]))
+	if !ts.IsZero() {
+		doc["@timestamp"] = ts.Format(time.RFC3339Nano)
+	}
+	if id := str(rec["resourceId"]); id != "" {
+		setResource(doc, id)
+	}
+	ev := &Event{Doc: doc, Time: ts, Source: SourcePlatformLog}
+	props := asObject(rec["properties"])
+	if props != nil {
+		p := map[string]any{}
+		for k, v := range props {
+			p[k] = v
+		}
+		pl["properties"] = p
+		if logText, ok := props["log"].(string); ok {
+			audit, err := decodeObject([]byte(logText))
+			if err == nil {
+				p["log"] = audit
+				if isAuditEvent(audit) {
+					ev.Source = SourceKubeAudit
+					ev.Identity = "audit:" + str(audit["auditID"])
+					if t := parseTime(str(audit["requestReceivedTimestamp"])); !t.IsZero() {
+						ev.Time = t
+					}
+					setAuditContext(doc, audit)
+				}
+			} else {
+				// Component logs are plain text: keep them as the message.
+				delete(p, "log")
+				doc["message"] = logText
+			}
+		}
+	}
+	if ev.Identity == "" || ev.Identity == "audit:" {
+		ev.Identity = "raw:" + digest(raw)
+	}
+	return ev, nil
+}
+
+func isAuditEvent(m map[string]any) bool {
+	return str(m["auditID"]) != "" && str(m["verb"]) != ""
+}
+
+// setAuditContext fills the ECS user/source fields from an audit event.
+func setAuditContext(doc map[string]any, audit map[string]any) {
+	if u, ok := audit["user"].(map[string]any); ok {
+		if name := str(u["username"]); name != "" {
+			doc["user"] = map[string]any{"name": name}
+			doc["related"] = map[string]any{"user": []any{name}}
+		}
+	}
+	if ips, ok := audit["sourceIPs"].([]any); ok && len(ips) > 0 {
+		if ip := str(ips[0]); ip != "" {
+			setSourceIP(doc, ip)
+		}
+	}
+}
+
+func normalizeAuthorization(auth map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range auth {
+		if k != "evidence" {
+			out[k] = v
+			continue
+		}
+		ev, ok := v.(map[string]any)
+		if !ok {
+			out[k] = v
+			continue
+		}
+		e := map[string]any{}
+		for ek, evv := range ev {
+			switch ek {
+			case "roleAssignmentScope":
+				e["role_assignment_scope"] = evv
+			case "roleDefinitionId":
+				e["role_definition_id"] = evv
+			case "roleAssignmentId":
+				e["role_assignment_id"] = evv
+			case "principalId":
+				e["principal_id"] = evv
+			case "principalType":
+				e["principal_type"] = evv
+			default:
+				e[ek] = evv
+			}
+		}
+		out["evidence"] = e
+	}
+	return out
+}
+
+const (
+	claimName      = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
+	claimGivenName = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
+	claimSurname   = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"
+)
+
+// normalizeClaims copies claims with dots replaced by underscores in their
+// keys (Elastic does this so URI-named claims do not become object paths), and
+// derives claims_initiated_by_user and user.* as Elastic's pipeline does.
+func normalizeClaims(doc, identity, claims map[string]any) {
+	c := make(map[string]any, len(claims))
+	for k, v := range claims {
+		c[strings.ReplaceAll(k, ".", "_")] = v
+	}
+	identity["claims"] = c
+	by := map[string]any{}
+	user := map[string]any{}
+	if v := str(claims["name"]); v != "" {
+		by["fullname"] = v
+		user["full_name"] = v
+	}
+	if v := str(claims[claimGivenName]); v != "" {
+		by["givenname"] = v
+	}
+	if v := str(claims[claimSurname]); v != "" {
+		by["surname"] = v
+	}
+	if v := str(claims[claimName]); v != "" {
+		by["name"] = v
+		if at := strings.LastIndexByte(v, '@'); at > 0 {
+			user["name"] = v[:at]
+			user["domain"] = v[at+1:]
+			user["email"] = v
+		} else {
+			user["name"] = v
+		}
+		doc["related"] = map[string]any{"user": []any{user["name"]}}
+	}
+	if len(by) > 0 {
+		identity["claims_initiated_by_user"] = by
+	}
+	if len(user) > 0 {
+		doc["user"] = user
+	}
+}
+
+// setResource parses an ARM resource id into azure.resource.* and the
+// subscription, case-insensitively (Activity Log ids are upper-cased, Event
+// Grid ids are not).
+func setResource(doc map[string]any, id string) {
+	az := doc["azure"].(map[string]any)
+	res := map[string]any{"id": id}
+	az["resource"] = res
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	for i := 0; i+1 < len(parts); i += 2 {
+		switch strings.ToLower(parts[i]) {
+		case "subscriptions":
+			az["subscription_id"] = parts[i+1]
+			doc["cloud"].(map[string]any)["account"] = map[string]any{"id": parts[i+1]}
+		case "resourcegroups":
+			res["group"] = parts[i+1]
+		case "providers":
+			rest := parts[i+1:]
+			if len(rest) >= 3 {
+				res["provider"] = rest[0] + "/" + rest[1]
+				res["name"] = rest[2]
+				if len(rest) > 3 {
+					res["namespace"] = strings.Join(rest[3:], "/")
+				}
+			} else if len(rest) > 0 {
+				res["provider"] = strings.Join(rest, "/")
+			}
+			return
+		}
+	}
+}
+
+// setSourceIP sets source.ip (and client.ip, related.ip) when the value is an
+// IP address, possibly with a port; otherwise source.address, like Elastic.
+func setSourceIP(doc map[string]any, v string) {
+	host := v
+	if h, _, err := net.SplitHostPort(v); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil {
+		s := ip.String()
+		doc["source"] = map[string]any{"ip": s}
+		doc["client"] = map[string]any{"ip": s}
+		rel, _ := doc["related"].(map[string]any)
+		if rel == nil {
+			rel = map[string]any{}
+			doc["related"] = rel
+		}
+		rel["ip"] = []any{s}
+		return
+	}
+	doc["source"] = map[string]any{"address": v}
+}
+
+func eventType(category string) string {
+	switch strings.ToLower(category) {
+	case "write", "action":
+		return "change"
+	case "read":
+		return "access"
+	case "delete":
+		return "deletion"
+	}
+	return ""
+}
+
+func logLevel(upper, lower any) string {
+	v := upper
+	if v == nil {
+		v = lower
+	}
+	switch s := str(v); s {
+	case "1":
+		return "Critical"
+	case "2":
+		return "Error"
+	case "3":
+		return "Warning"
+	case "4":
+		return "Informational"
+	case "5":
+		return "Verbose"
+	default:
+		return s
+	}
+}
+
+// armIdentity identifies an ARM operation independently of the path that
+// reported it: correlation id, operation, outcome and target resource. The
+// event time is left out on purpose: Event Grid's eventTime and the Activity
+// Log's time for the same operation are stamped separately and differ.
+func armIdentity(correlationID, op, outcome, resource string, raw []byte) string {
+	if correlationID == "" {
+		return "raw:" + digest(raw)
+	}
+	return "arm:" + strings.ToLower(correlationID) + "|" + strings.ToUpper(op) + "|" + outcome + "|" + strings.ToUpper(resource)
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null")
+	}
+	return m, nil
+}
+
+// asObject accepts an object or a JSON string holding one.
+func asObject(v any) map[string]any {
+	switch t := v.(type) {
+	case map[string]any:
+		return t
+	case string:
+		m, err := decodeObject([]byte(t))
+		if err == nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// str renders a leaf as a string ("" for nil, objects and arrays).
+func str(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	case bool:
+		return strconv.FormatBool(t)
+	}
+	return ""
+}
+
+func number(v any) (float64, bool) {
+	switch t := v.(type) {
+	case json.Number:
+		f, err := t.Float64()
+		return f, err == nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// parseTime reads Azure timestamps: RFC 3339 with up to 7 fractional digits,
+// or without a zone (taken as UTC).
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,526 @@
+// Package function is one invocation's work: evaluate the messages (detect),
+// group the matches, record every alert exactly once in the store with its
+// suppression window, then deliver notifications. It also holds Tripline's
+// configuration.
+//
+// Its few types: Pipeline (the work), Store and Notifier (what it needs from
+// the store and the channels, declared here where they are used), Outcome
+// (what one invocation did) and Config (settings).
+//
+// Caveat: a Pipeline returns an error only when some alert could not be made
+// durable; the caller must then fail the invocation so the host retries.
+// Malformed records and channel outages are reported in the Outcome, never as
+// errors.
+package function
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/tripline/tripline/alert"
+	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/store"
+)
+
+// Store is the document store the pipeline records alerts in. Both
+// store/cosmos and store/bolt implement it; see package store for the
+// contract of each method and its sentinel errors.
+type Store interface {
+	Get(ctx context.Context, id string) (store.Item, error)
+	Create(ctx context.Context, id string, body []byte) (etag string, err error)
+	Replace(ctx context.Context, id string, body []byte, etag string) (newEtag string, err error)
+	Pending(ctx context.Context, limit int) ([]store.Item, error)
+}
+
+// Notifier delivers alerts to the configured channels and keeps their
+// per-channel state on the alert (notify.Dispatcher implements it).
+type Notifier interface {
+	// Prepare marks every channel pending on a new alert.
+	Prepare(a *alert.Alert)
+	// Due reports whether some pending channel is due for an attempt.
+	Due(a *alert.Alert) bool
+	// Attempt sends to every pending, due channel and updates the alert's
+	// delivery state; it reports whether anything changed.
+	Attempt(ctx context.Context, a *alert.Alert) bool
+	// SendHeldBack tells every channel how many alerts of a rule were held
+	// back by max_signals (best effort).
+	SendHeldBack(ctx context.Context, h alert.HeldBack)
+}
+
+// Pipeline runs invocations. Its fields are set once by main; it is safe for
+// concurrent use.
+type Pipeline struct {
+	Engine *detect.Engine
+	Store  Store
+	// Notifier is nil when no channel is configured.
+	Notifier Notifier
+	// TTL is how long a group document lives after its last change.
+	TTL    time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Outcome is what one invocation did.
+type Outcome struct {
+	Records int
+	Skips   []detect.Skip
+	// Matched counts distinct (rule, record) matches after exceptions.
+	Matched  int
+	Excepted int
+	// Alerts are the alerts this invocation touched, each with the state
+	// the invocation gave it (new, suppressed or duplicate).
+	Alerts []alert.Alert
+	// New, Suppressed and Duplicates count matches by what they did.
+	New, Suppressed, Duplicates int
+	// HeldBack lists, per rule, new alerts beyond max_signals: recorded but
+	// not notified one by one.
+	HeldBack []alert.HeldBack
+	// Undelivered counts new alerts still pending on some channel after the
+	// inline attempt (the retry pass will take them).
+	Undelivered int
+	// StoreCalls counts store operations (reads, writes).
+	StoreCalls int
+}
+
+// maxApplyAttempts bounds optimistic-concurrency retries per group.
+const maxApplyAttempts = 8
+
+// inlineLease keeps the retry pass off an alert while the invocation that
+// created it makes the inline delivery attempt.
+const inlineLease = 2 * time.Minute
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Pipeline) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Process evaluates a batch of messages and records its alerts. It returns an
+// error only when an alert could not be recorded durably (store failure); a
+// batch with no match makes no store call at all.
+func (p *Pipeline) Process(ctx context.Context, messages [][]byte) (*Outcome, error) {
+	var res detect.Result
+	for i, m := range messages {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p.Engine.Evaluate(i, m, &res)
+	}
+	out := &Outcome{Records: res.Records, Skips: res.Skips, Matched: len(res.Matches), Excepted: res.Excepted}
+	if len(res.Matches) == 0 {
+		return out, nil
+	}
+
+	groups := groupMatches(res.Matches)
+	newPerRule := map[string]int{}
+	heldBack := map[string]*alert.HeldBack{}
+	var fresh []freshAlert
+	for _, g := range groups {
+		created, err := p.recordGroup(ctx, g, newPerRule, out)
+		if err != nil {
+			return out, err
+		}
+		for _, c := range created {
+			if c.held {
+				h := heldBack[g.rule.ID]
+				if h == nil {
+					h = &alert.HeldBack{Rule: g.rule.Info()}
+					heldBack[g.rule.ID] = h
+				}
+				h.Count++
+				continue
+			}
+			fresh = append(fresh, c)
+		}
+	}
+	for _, r := range p.Engine.Rules() {
+		if h := heldBack[r.ID]; h != nil {
+			out.HeldBack = append(out.HeldBack, *h)
+		}
+	}
+	if p.Notifier != nil {
+		p.deliverInline(ctx, fresh, out)
+		for _, h := range out.HeldBack {
+			p.Notifier.SendHeldBack(ctx, h)
+		}
+	}
+	return out, nil
+}
+
+// groupMatches groups matches by rule and group key, in order of first
+// appearance, each group's matches sorted by event time so windows open at
+// the earliest match.
+func groupMatches(matches []detect.Match) []*group {
+	var groups []*group
+	index := map[string]*group{}
+	for _, m := range matches {
+		key, values := groupKey(m.Rule, m.Event)
+		k := m.Rule.ID + "\x00" + key
+		g := index[k]
+		if g == nil {
+			g = &group{rule: m.Rule, key: key, values: values}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.matches = append(g.matches, m)
+	}
+	for _, g := range groups {
+		sort.SliceStable(g.matches, func(i, j int) bool {
+			return g.matches[i].Event.Time.Before(g.matches[j].Event.Time)
+		})
+	}
+	return groups
+}
+
+// freshAlert is an alert this invocation created.
+type freshAlert struct {
+	docID string
+	id    string
+	held  bool
+}
+
+// recordGroup applies one group's matches to its document: one read and one
+// write, repeated only when another writer got there first.
+func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
+	docID := groupDocID(g.rule.ID, g.key)
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		doc, etag, err := p.load(ctx, docID, out)
+		if err != nil {
+			return nil, err
+		}
+		if doc == nil {
+			doc = &groupDoc{ID: docID, RuleID: g.rule.ID, GroupKey: g.key}
+		}
+		ap := p.apply(doc, g, newPerRule[g.rule.ID])
+		if !ap.changed {
+			p.report(doc, ap, out)
+			return nil, nil
+		}
+		doc.TTL = int(p.TTL / time.Second)
+		doc.trim()
+		doc.refreshPending()
+		body, err := json.Marshal(doc)
+		if err != nil {
+			return nil, fmt.Errorf("encode alert document: %w", err)
+		}
+		out.StoreCalls++
+		if etag == "" {
+			_, err = p.Store.Create(ctx, docID, body)
+		} else {
+			_, err = p.Store.Replace(ctx, docID, body, etag)
+		}
+		if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
+			continue // someone else wrote the group; apply again on their version
+		}
+		if err != nil {
+			return nil, fmt.Errorf("record alert of rule %s: %w", g.rule.ID, err)
+		}
+		newPerRule[g.rule.ID] += len(ap.created)
+		p.report(doc, ap, out)
+		return ap.created, nil
+	}
+	return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
+}
+
+func (p *Pipeline) load(ctx context.Context, id string, out *Outcome) (*groupDoc, string, error) {
+	out.StoreCalls++
+	item, err := p.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read alert document: %w", err)
+	}
+	var doc groupDoc
+	if err := json.Unmarshal(item.Body, &doc); err != nil {
+		return nil, "", fmt.Errorf("decode alert document %s: %w", id, err)
+	}
+	return &doc, item.ETag, nil
+}
+
+// applied is what applying a group's matches did to its document.
+type applied struct {
+	changed bool
+	created []freshAlert
+	// states maps alert id to what this invocation did to it.
+	states map[string]alert.State
+	order  []string
+	newN   int
+	suppN  int
+	dupN   int
+}
+
+// apply counts a group's matches into its document. It is pure: it may run
+// again on a newer version of the document after a conflict.
+func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
+	ap := applied{states: map[string]alert.State{}}
+	mark := func(id string, s alert.State) {
+		prev, seen := ap.states[id]
+		if !seen {
+			ap.order = append(ap.order, id)
+		}
+		// new beats suppressed beats duplicate
+		if !seen || s == alert.StateNew || (s == alert.StateSuppressed && prev == alert.StateDuplicate) {
+			ap.states[id] = s
+		}
+	}
+	dur := g.rule.Suppression.Duration
+	for _, m := range g.matches {
+		h := recordHash(m.Event.Identity)
+		t := m.Event.Time
+		if t.IsZero() {
+			t = p.now()
+		}
+		if m.Event.Identity != "" && doc.hasRecord(h) {
+			ap.dupN++
+			if a := doc.windowFor(t, dur); a != nil {
+				mark(a.ID, alert.StateDuplicate)
+			} else if len(doc.Alerts) > 0 {
+				mark(doc.Alerts[len(doc.Alerts)-1].ID, alert.StateDuplicate)
+			}
+			continue
+		}
+		ap.changed = true
+		if a := doc.windowFor(t, dur); a != nil {
+			a.Count++
+			if t.Before(a.FirstSeen) {
+				a.FirstSeen = t
+			}
+			if t.After(a.LastSeen) {
+				a.LastSeen = t
+			}
+			if len(a.Records) < maxRecordsPerAlert {
+				a.Records = append(a.Records, h)
+			}
+			ap.suppN++
+			mark(a.ID, alert.StateSuppressed)
+			continue
+		}
+		id := alertID(doc.ID, t)
+		sa := storedAlert{
+			Alert: alert.Alert{
+				ID:        id,
+				Rule:      g.rule.Info(),
+				State:     alert.StateNew,
+				Count:     1,
+				FirstSeen: t,
+				LastSeen:  t,
+				WindowEnd: t.Add(dur),
+				Group:     g.values,
+				Source:    m.Event.Source,
+				Event:     m.Event.Doc,
+			},
+			WindowStart: t,
+			Records:     []string{h},
+		}
+		held := g.rule.MaxSignals > 0 && alreadyNew+len(ap.created) >= g.rule.MaxSignals
+		sa.HeldBack = held
+		if !held && p.Notifier != nil {
+			p.Notifier.Prepare(&sa.Alert)
+			// Keep the retry pass away while the inline attempt runs.
+			for _, d := range sa.Deliveries {
+				d.NextAttempt = p.now().Add(inlineLease)
+			}
+		}
+		doc.Alerts = append(doc.Alerts, sa)
+		ap.created = append(ap.created, freshAlert{docID: doc.ID, id: id, held: held})
+		ap.newN++
+		mark(id, alert.StateNew)
+	}
+	return ap
+}
+
+// report adds what a group's application did to the outcome.
+func (p *Pipeline) report(doc *groupDoc, ap applied, out *Outcome) {
+	out.New += ap.newN
+	out.Suppressed += ap.suppN
+	out.Duplicates += ap.dupN
+	for _, id := range ap.order {
+		sa := doc.find(id)
+		if sa == nil {
+			continue
+		}
+		a := sa.Alert
+		a.State = ap.states[id]
+		out.Alerts = append(out.Alerts, a)
+	}
+}
+
+// deliverInline makes the bounded inline delivery attempt for the alerts this
+// invocation created and records the result. Failures leave the alerts
+// pending for the retry pass; they never fail the invocation.
+func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *Outcome) {
+	for _, f := range fresh {
+		pending, _, err := p.deliverOne(ctx, f.docID, f.id, true)
+		if err != nil {
+			p.logger().Warn("delivery state not recorded; the retry pass will resend", "alert", f.id, "error", err)
+		}
+		if pending {
+			out.Undelivered++
+		}
+	}
+}
+
+// deliverOne attempts the pending deliveries of one alert and writes the new
+// state back. inline means the caller created the alert and holds its lease.
+// It reports whether the alert is still pending.
+func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline bool) (bool, deliveryCount, error) {
+	var scratch Outcome
+	var n deliveryCount
+	doc, etag, err := p.load(ctx, docID, &scratch)
+	if err != nil || doc == nil {
+		return true, n, err
+	}
+	sa := doc.find(alertID)
+	if sa == nil {
+		return false, n, nil
+	}
+	if !inline {
+		if !p.Notifier.Due(&sa.Alert) {
+			return sa.Pending(), n, nil
+		}
+		// Claim: push NextAttempt out, so a concurrent pass skips it.
+		for _, d := range sa.Deliveries {
+			if d.State == alert.DeliveryPending {
+				d.NextAttempt = p.now().Add(inlineLease)
+			}
+		}
+		body, _ := json.Marshal(doc)
+		etag, err = p.Store.Replace(ctx, docID, body, etag)
+		if err != nil {
+			if errors.Is(err, store.ErrStale) {
+				return true, n, nil // another pass claimed it
+			}
+			return true, n, err
+		}
+	}
+	// Our claim (or the inline lease) is ours: make it due for Attempt.
+	attemptAt := p.now()
+	for _, d := range sa.Deliveries {
+		if d.State == alert.DeliveryPending {
+			d.NextAttempt = attemptAt
+		}
+	}
+	work := sa.Alert
+	work.Deliveries = cloneDeliveries(sa.Deliveries)
+	p.Notifier.Attempt(ctx, &work)
+	for ch, before := range sa.Deliveries {
+		if before.State != alert.DeliveryPending || work.Deliveries[ch] == nil {
+			continue
+		}
+		switch work.Deliveries[ch].State {
+		case alert.DeliverySent:
+			n.sent++
+		case alert.DeliveryFailed:
+			n.failed++
+		}
+	}
+	for i := 0; i < maxApplyAttempts; i++ {
+		target := doc.find(alertID)
+		if target == nil {
+			return false, n, nil
+		}
+		mergeDeliveries(target, work.Deliveries)
+		doc.refreshPending()
+		body, err := json.Marshal(doc)
+		if err != nil {
+			return true, n, err
+		}
+		_, err = p.Store.Replace(ctx, docID, body, etag)
+		if err == nil {
+			return target.Pending(), n, nil
+		}
+		if !errors.Is(err, store.ErrStale) {
+			return true, n, err
+		}
+		if doc, etag, err = p.load(ctx, docID, &scratch); err != nil || doc == nil {
+			return true, n, err
+		}
+	}
+	return true, n, fmt.Errorf("delivery state of %s kept changing", alertID)
+}
+
+// deliveryCount counts channel outcomes of one attempt.
+type deliveryCount struct{ sent, failed int }
+
+func cloneDeliveries(in map[string]*alert.Delivery) map[string]*alert.Delivery {
+	out := make(map[string]*alert.Delivery, len(in))
+	for k, v := range in {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// mergeDeliveries writes our channel results onto the stored alert; a channel
+// the stored copy already marks sent stays sent.
+func mergeDeliveries(target *storedAlert, ours map[string]*alert.Delivery) {
+	if target.Deliveries == nil {
+		target.Deliveries = map[string]*alert.Delivery{}
+	}
+	for ch, d := range ours {
+		cur := target.Deliveries[ch]
+		if cur != nil && cur.State == alert.DeliverySent {
+			continue
+		}
+		c := *d
+		target.Deliveries[ch] = &c
+	}
+}
+
+// DeliverResult is what one retry pass did.
+type DeliverResult struct {
+	// Alerts is the number of pending alerts looked at; Sent and Failed count
+	// channel deliveries that became sent or failed in this pass.
+	Alerts, Sent, StillPending, Failed int
+}
+
+// DeliverPending runs one pass of pending deliveries: the NotificationRetry
+// timer function and `tripline deliver` both call it. Channels that already
+// accepted an alert are never sent it again.
+func (p *Pipeline) DeliverPending(ctx context.Context, limit int) (DeliverResult, error) {
+	var r DeliverResult
+	if p.Notifier == nil {
+		return r, nil
+	}
+	items, err := p.Store.Pending(ctx, limit)
+	if err != nil {
+		return r, fmt.Errorf("list pending alerts: %w", err)
+	}
+	for _, it := range items {
+		var doc groupDoc
+		if err := json.Unmarshal(it.Body, &doc); err != nil {
+			p.logger().Error("undecodable alert document", "id", it.ID, "error", err)
+			continue
+		}
+		for _, sa := range doc.Alerts {
+			if !sa.Pending() {
+				continue
+			}
+			r.Alerts++
+			still, n, err := p.deliverOne(ctx, doc.ID, sa.ID, false)
+			if err != nil {
+				return r, fmt.Errorf("deliver alert %s: %w", sa.ID, err)
+			}
+			r.Sent += n.sent
+			r.Failed += n.failed
+			if still {
+				r.StillPending++
+			}
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/tripline/tripline/alert"
+	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/input"
+)
+
+// scanChunk bounds how much input one pipeline call covers: alerts of a chunk
+// are recorded before the next chunk is read, so memory stays flat on
+// multi-gigabyte files.
+const (
+	scanChunkMessages = 2000
+	scanChunkBytes    = 16 << 20
+)
+
+// scanSummary totals a scan.
+type scanSummary struct {
+	files, records, skipped, matched, excepted int
+	new, suppressed, duplicates                int
+	alertsNew, alertsSuppressed, alertsDup     int
+	heldBack                                   map[string]int
+	undelivered                                int
+	skips                                      []string
+}
+
+func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print one JSON alert document per line")
+	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE, else ~/.local/state/tripline/state.db)")
+	noDeliver := fs.Bool("no-deliver", false, "do not send notifications to the configured channels")
+	rulesDir := fs.String("rules", "", "directory of extra rule files (default: TRIPLINE_RULES_DIR)")
+	quiet := fs.Bool("quiet", false, "no progress bar even on a terminal")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "tripline scan: name at least one FILE (- for standard input)")
+		return 2
+	}
+	// Check every file before doing any work: an unreadable file is the
+	// user's to fix, and half a scan is confusing.
+	for _, f := range files {
+		if f == "-" {
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "tripline scan: cannot read %s: %v\n", f, errors.Unwrap(err))
+			return 1
+		}
+		fh.Close()
+	}
+
+	a, err := newApp(ctx, appOptions{stateFile: *state, rulesDir: *rulesDir, noDeliver: *noDeliver, needStore: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "tripline scan: %v\n", err)
+		return 1
+	}
+	defer a.Close()
+
+	sum := &scanSummary{heldBack: map[string]int{}}
+	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
+	for _, name := range files {
+		var r io.Reader = stdin
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				fmt.Fprintf(stderr, "tripline scan: cannot read %s: %v\n", name, errors.Unwrap(err))
+				return 1
+			}
+			defer fh.Close()
+			r = fh
+		}
+		sum.files++
+		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress); err != nil {
+			progress.done()
+			fmt.Fprintf(stderr, "tripline scan: %v\n", err)
+			return 1
+		}
+	}
+	progress.done()
+	printSummary(stderr, sum, a.storeDesc, a.pipeline.Notifier != nil)
+	return 0
+}
+
+// scanOne streams one input through the pipeline in chunks.
+func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+	in := input.NewReader(r)
+	var chunk [][]byte
+	var offsets []int64
+	size := 0
+	base := 0 // message index of chunk[0] in the file
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		out, err := p.Process(ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("%s: alerts not recorded: %w", name, err)
+		}
+		account(name, out, base, offsets, sum)
+		for _, al := range out.Alerts {
+			printAlert(stdout, al, asJSON)
+		}
+		progress.update(in.Offset(), sum)
+		base += len(chunk)
+		chunk, offsets, size = chunk[:0], offsets[:0], 0
+		return nil
+	}
+	for {
+		m, err := in.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s %v; the rest of the file is not read", name, err))
+			return nil
+		}
+		if m.TooLarge {
+			sum.records++
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, base+len(chunk), m.Offset, input.MaxMessageSize>>20))
+			continue
+		}
+		// The reader reuses its buffer: keep a copy for the chunk.
+		chunk = append(chunk, append([]byte(nil), m.Body...))
+		offsets = append(offsets, m.Offset)
+		size += len(m.Body)
+		if len(chunk) >= scanChunkMessages || size >= scanChunkBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func account(name string, out *function.Outcome, base int, offsets []int64, sum *scanSummary) {
+	sum.records += out.Records
+	sum.skipped += len(out.Skips)
+	sum.matched += out.Matched
+	sum.excepted += out.Excepted
+	sum.new += out.New
+	sum.suppressed += out.Suppressed
+	sum.duplicates += out.Duplicates
+	sum.undelivered += out.Undelivered
+	for _, s := range out.Skips {
+		// Report positions in the file, not in the chunk.
+		off := s.Offset
+		if s.Message < len(offsets) {
+			off += offsets[s.Message]
+		}
+		where := fmt.Sprintf("message %d", base+s.Message)
+		if s.Record >= 0 {
+			where += fmt.Sprintf(", record %d", s.Record)
+		}
+		sum.skips = append(sum.skips, fmt.Sprintf("%s %s (byte %d): %s", name, where, off, s.Reason))
+	}
+	for _, a := range out.Alerts {
+		switch a.State {
+		case alert.StateNew:
+			sum.alertsNew++
+		case alert.StateSuppressed:
+			sum.alertsSuppressed++
+		case alert.StateDuplicate:
+			sum.alertsDup++
+		}
+	}
+	for _, h := range out.HeldBack {
+		sum.heldBack[h.Rule.Name] += h.Count
+	}
+}
+
+func printAlert(w io.Writer, a alert.Alert, asJSON bool) {
+	if asJSON {
+		b, err := json.Marshal(a)
+		if err != nil {
+			fmt.Fprintf(w, `{"error":%q}`+"\n", err.Error())
+			return
+		}
+		w.Write(append(b, '\n'))
+		return
+	}
+	label := map[alert.State]string{
+		alert.StateNew:        "NEW",
+		alert.StateSuppressed: "SUPPRESSED (count grew)",
+		alert.StateDuplicate:  "ALREADY RECORDED",
+	}[a.State]
+	fmt.Fprintf(w, "%s  %s  [%s, risk %d]\n", label, a.Rule.Name, a.Rule.Severity, a.Rule.RiskScore)
+	fmt.Fprintf(w, "  alert     %s  count %d  first %s  last %s\n", a.ID, a.Count, ts(a.FirstSeen), ts(a.LastSeen))
+	fmt.Fprintf(w, "  what      %s\n", describeWhat(a.Event))
+	if who := describeWho(a.Event); who != "" {
+		fmt.Fprintf(w, "  who       %s\n", who)
+	}
+	if where := field(a.Event, "azure.resource.id"); where != "" {
+		fmt.Fprintf(w, "  where     %s\n", where)
+	}
+	fmt.Fprintf(w, "  source    %s\n", a.Source)
+	for ch, d := range a.Deliveries {
+		fmt.Fprintf(w, "  notify    %s: %s\n", ch, d.State)
+	}
+	fmt.Fprintln(w)
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func describeWhat(ev map[string]any) string {
+	if verb := field(ev, "azure.platformlogs.properties.log.verb"); verb != "" {
+		s := verb + " " + field(ev, "azure.platformlogs.properties.log.objectRef.resource")
+		if ns := field(ev, "azure.platformlogs.properties.log.objectRef.namespace"); ns != "" {
+			s += " in namespace " + ns
+		}
+		if n := field(ev, "azure.platformlogs.properties.log.objectRef.name"); n != "" {
+			s += " (" + n + ")"
+		}
+		return s
+	}
+	s := field(ev, "event.action")
+	if o := field(ev, "event.outcome"); o != "" {
+		s += " (" + o + ")"
+	}
+	return s
+}
+
+func describeWho(ev map[string]any) string {
+	for _, f := range []string{"user.email", "user.name", "azure.activitylogs.identity.claims.appid"} {
+		if v := field(ev, f); v != "" {
+			if p := field(ev, "azure.activitylogs.identity.authorization.evidence.principal_id"); p != "" {
+				return v + " (principal " + p + ")"
+			}
+			return v
+		}
+	}
+	return field(ev, "azure.activitylogs.identity.authorization.evidence.principal_id")
+}
+
+// field reads a dotted path from a nested document ("" when absent).
+func field(doc map[string]any, path string) string {
+	cur := any(doc)
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[part]
+	}
+	switch v := cur.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	}
+	return ""
+}
+
+func printSummary(w io.Writer, s *scanSummary, storeDesc string, delivering bool) {
+	fmt.Fprintf(w, "scan: %d file(s), %d record(s) read, %d skipped, %d matched", s.files, s.records, s.skipped, s.matched)
+	if s.excepted > 0 {
+		fmt.Fprintf(w, " (%d more dropped by exceptions)", s.excepted)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "alerts: %d new, %d suppressed into open alerts, %d already recorded", s.alertsNew, s.alertsSuppressed, s.alertsDup)
+	fmt.Fprintf(w, " (matches: %d new, %d suppressed, %d duplicate)\n", s.new, s.suppressed, s.duplicates)
+	if s.alertsNew == 0 && s.alertsDup > 0 {
+		fmt.Fprintln(w, "every alert of this input was already recorded: nothing new")
+	}
+	for rule, n := range s.heldBack {
+		fmt.Fprintf(w, "held back by max_signals: %d alert(s) of %q (recorded, summarised in one notification)\n", n, rule)
+	}
+	if delivering && s.undelivered > 0 {
+		fmt.Fprintf(w, "notifications: %d alert(s) still pending on some channel; run `tripline deliver` to retry\n", s.undelivered)
+	}
+	fmt.Fprintf(w, "store: %s\n", storeDesc)
+	for _, sk := range s.skips {
+		fmt.Fprintf(w, "skipped: %s\n", sk)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress draws a one-line progress bar on a terminal, at most 5 times a
+// second.
+type progress struct {
+	w       io.Writer
+	on      bool
+	start   time.Time
+	last    time.Time
+	drawn   bool
+	records int
+}
+
+func newProgress(w io.Writer, on bool) *progress {
+	return &progress{w: w, on: on, start: time.Now()}
+}
+
+func (p *progress) update(bytes int64, s *scanSummary) {
+	if !p.on {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	secs := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(s.records) / secs
+	}
+	fmt.Fprintf(p.w, "\r%8.1f MB  %9d records  %9.0f records/s  %d alerts ", float64(bytes)/1e6, s.records, rate, s.alertsNew+s.alertsSuppressed)
+	p.drawn = true
+}
+
+func (p *progress) done() {
+	if p.on && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

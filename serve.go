@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/handler"
+)
+
+// Function names: the folders of function.json at the repository root.
+const (
+	fnActivityLogEvents = "ActivityLogEvents"
+	fnResourceEvents    = "ResourceEvents"
+	fnNotificationRetry = "NotificationRetry"
+)
+
+// deliverBatch bounds one retry pass (documents read from the store).
+const deliverBatch = 200
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address (default 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	if *addr == "" {
+		port, ok := handler.PortFromEnv()
+		if !ok {
+			fmt.Fprintln(stderr, "tripline serve: FUNCTIONS_CUSTOMHANDLER_PORT is not set (the Functions host sets it); use --addr to listen elsewhere")
+			return 2
+		}
+		*addr = "127.0.0.1:" + port
+	}
+	a, err := newApp(ctx, appOptions{needStore: true, logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "tripline serve: %v\n", err)
+		return 1
+	}
+	defer a.Close()
+	srv, err := handler.New(routes(a.pipeline), handler.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "tripline serve: %v\n", err)
+		return 1
+	}
+	logger.Info("tripline serving", "addr", *addr, "store", a.storeDesc, "rules", len(a.pipeline.Engine.Rules()))
+	if err := srv.ListenAndServe(ctx, *addr); err != nil {
+		fmt.Fprintf(stderr, "tripline serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// routes binds the three Azure Functions to the pipeline.
+func routes(p *function.Pipeline) []handler.Route {
+	process := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
+		bodies := make([][]byte, len(inv.Messages))
+		for i, m := range inv.Messages {
+			bodies[i] = m.Body
+		}
+		out, err := p.Process(ctx, bodies)
+		if err != nil {
+			return handler.Result{}, err
+		}
+		return handler.Result{Logs: outcomeLogs(inv, out)}, nil
+	})
+	retry := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
+		r, err := p.DeliverPending(ctx, deliverBatch)
+		if err != nil {
+			return handler.Result{}, err
+		}
+		return handler.Result{Logs: []string{fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending", r.Alerts, r.Sent, r.Failed, r.StillPending)}}, nil
+	})
+	return []handler.Route{
+		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", Func: process},
+		{Function: fnResourceEvents, Trigger: handler.EventGrid, Binding: "event", Func: process},
+		{Function: fnNotificationRetry, Trigger: handler.Timer, Binding: "timer", Func: retry},
+	}
+}
+
+// outcomeLogs renders an invocation's outcome for the host's Logs: a summary
+// line, one line per alert (as JSON) and one per skipped record.
+func outcomeLogs(inv *handler.Invocation, out *function.Outcome) []string {
+	logs := []string{fmt.Sprintf("%s: %d message(s), %d record(s), %d skipped, %d matched; alerts: %d new, %d suppressed, %d duplicate match(es)",
+		inv.Function, len(inv.Messages), out.Records, len(out.Skips), out.Matched, out.New, out.Suppressed, out.Duplicates)}
+	for _, a := range out.Alerts {
+		b, _ := json.Marshal(struct {
+			ID    string `json:"id"`
+			Rule  string `json:"rule"`
+			Name  string `json:"name"`
+			State string `json:"state"`
+			Count int    `json:"count"`
+		}{a.ID, a.Rule.ID, a.Rule.Name, string(a.State), a.Count})
+		logs = append(logs, "alert "+string(b))
+	}
+	for _, h := range out.HeldBack {
+		logs = append(logs, fmt.Sprintf("held back by max_signals: %d alert(s) of rule %s", h.Count, h.Rule.ID))
+	}
+	for _, s := range out.Skips {
+		logs = append(logs, "skipped "+s.String())
+	}
+	if out.Undelivered > 0 {
+		logs = append(logs, fmt.Sprintf("%d alert(s) pending delivery; NotificationRetry will resend", out.Undelivered))
+	}
+	return logs
+}
+
+func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	a, err := newApp(ctx, appOptions{stateFile: *state, needStore: true, logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "tripline deliver: %v\n", err)
+		return 1
+	}
+	defer a.Close()
+	if a.pipeline.Notifier == nil {
+		fmt.Fprintln(stderr, "tripline deliver: no notification channel is configured (TRIPLINE_WEBHOOK_URL, TRIPLINE_TEAMS_WEBHOOK_URL, TRIPLINE_SLACK_WEBHOOK_URL, TRIPLINE_PAGERDUTY_ROUTING_KEY)")
+		return 1
+	}
+	r, err := a.pipeline.DeliverPending(ctx, deliverBatch)
+	if err != nil {
+		fmt.Fprintf(stderr, "tripline deliver: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending\n", r.Alerts, r.Sent, r.Failed, r.StillPending)
+	return 0
+}
