@@ -1,0 +1,518 @@
+package cosmos_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
+
+	"github.com/tripline/tripline/internal/cosmostest"
+	"github.com/tripline/tripline/store"
+	"github.com/tripline/tripline/store/cosmos"
+)
+
+// fault is what faultTransport does with the nth request of a kind.
+type fault struct {
+	status  int               // 0: pass the request through unchanged
+	header  map[string]string // response headers of the injected answer
+	forward bool              // send the request to the server first, then answer status (a lost response)
+}
+
+// faultTransport counts item requests by kind ("create", "replace", "read",
+// "query") and injects failures chosen by plan.
+type faultTransport struct {
+	next http.RoundTripper
+	plan func(kind string, n int) fault
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newFaults(plan func(kind string, n int) fault) *faultTransport {
+	return &faultTransport{next: http.DefaultTransport, plan: plan, counts: map[string]int{}}
+}
+
+func (f *faultTransport) count(kind string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts[kind]
+}
+
+func kindOf(req *http.Request) string {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	switch {
+	case len(parts) == 5 && parts[4] == "docs" && req.Method == http.MethodPost:
+		if strings.EqualFold(req.Header.Get("x-ms-documentdb-query"), "true") {
+			return "query"
+		}
+		return "create"
+	case len(parts) == 6 && parts[4] == "docs" && req.Method == http.MethodPut:
+		return "replace"
+	case len(parts) == 6 && parts[4] == "docs" && req.Method == http.MethodGet:
+		return "read"
+	}
+	return "other"
+}
+
+func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	kind := kindOf(req)
+	f.mu.Lock()
+	f.counts[kind]++
+	n := f.counts[kind]
+	f.mu.Unlock()
+	plan := f.plan(kind, n)
+	if plan.status == 0 {
+		return f.next.RoundTrip(req)
+	}
+	if plan.forward {
+		resp, err := f.next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	for k, v := range plan.header {
+		h.Set(k, v)
+	}
+	body := fmt.Sprintf(`{"code":"Injected","message":"injected %d"}`, plan.status)
+	return &http.Response{
+		StatusCode: plan.status, Status: fmt.Sprintf("%d Injected", plan.status),
+		Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
+		Request: req, ProtoMajor: 1, ProtoMinor: 1,
+	}, nil
+}
+
+// openFaulty opens a store whose requests go through plan.
+func openFaulty(t *testing.T, o cosmos.Options, plan func(kind string, n int) fault) (*cosmos.Store, *faultTransport) {
+	t.Helper()
+	ft := newFaults(plan)
+	o.HTTPClient = cosmostest.HTTPClient(ft)
+	s := open(t, o)
+	t.Cleanup(func() { s.Close() })
+	return s, ft
+}
+
+func body(id string, n int) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"ttl":3600,"n":%d}`, id, n)
+}
+
+func wantCount(t *testing.T, ft *faultTransport, kind string, want int) {
+	t.Helper()
+	if got := ft.count(kind); got != want {
+		t.Errorf("%s requests = %d, want %d", kind, got, want)
+	}
+}
+
+func notSentinel(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, s := range []error{store.ErrNotFound, store.ErrExists, store.ErrStale} {
+		if errors.Is(err, s) {
+			t.Fatalf("error %v matches %v", err, s)
+		}
+	}
+}
+
+func throttled(ms string) fault {
+	return fault{status: http.StatusTooManyRequests, header: map[string]string{"x-ms-retry-after-ms": ms}}
+}
+
+func TestThrottlingIsRetried(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{}, func(kind string, n int) fault {
+		if n <= 2 && kind != "other" {
+			return throttled("1")
+		}
+		return fault{}
+	})
+	ctx := t.Context()
+	etag, err := s.Create(ctx, "a", body("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replace(ctx, "a", body("a", 2), etag); err != nil {
+		t.Fatal(err)
+	}
+	it, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(it.Body), `"n":2`) {
+		t.Fatalf("body = %s", it.Body)
+	}
+	items, err := s.Pending(ctx, 5)
+	if err != nil || len(items) != 0 {
+		t.Fatalf("Pending = %v, %v", items, err)
+	}
+	for _, kind := range []string{"create", "replace", "read", "query"} {
+		wantCount(t, ft, kind, 3)
+	}
+}
+
+func TestThrottlingBeyondMaxRetries(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{MaxRetries: 2}, func(kind string, n int) fault {
+		if kind == "create" {
+			return throttled("1")
+		}
+		return fault{}
+	})
+	_, err := s.Create(t.Context(), "a", body("a", 1))
+	notSentinel(t, err)
+	for _, want := range []string{`cosmos: create "a": gave up after 3 attempts`, "429"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error has several lines: %q", err)
+	}
+	wantCount(t, ft, "create", 3)
+}
+
+func TestRetryAfterBeyondBudget(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{RetryBudget: time.Second}, func(kind string, n int) fault {
+		if kind == "read" {
+			return throttled("5000")
+		}
+		return fault{}
+	})
+	_, err := s.Get(t.Context(), "a")
+	notSentinel(t, err)
+	if want := "retry budget of 1s would be spent waiting 5s after 1 attempts"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	wantCount(t, ft, "read", 1)
+}
+
+func TestNoRetries(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{MaxRetries: -1}, func(kind string, n int) fault {
+		if kind == "read" {
+			return throttled("1")
+		}
+		return fault{}
+	})
+	_, err := s.Get(t.Context(), "a")
+	notSentinel(t, err)
+	wantCount(t, ft, "read", 1)
+}
+
+// TestSentinelsAreNotRetried: 404, 409 and 412 are answers, sent once.
+func TestSentinelsAreNotRetried(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{}, func(string, int) fault { return fault{} })
+	ctx := t.Context()
+	etag, err := s.Create(ctx, "a", body("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Create(ctx, "a", body("a", 2))
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Create existing: %v", err)
+	}
+	if _, err := s.Replace(ctx, "a", body("a", 2), etag); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Replace(ctx, "a", body("a", 3), etag)
+	if !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Replace stale: %v", err)
+	}
+	_, err = s.Replace(ctx, "b", body("b", 1), etag)
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Replace missing: %v", err)
+	}
+	_, err = s.Get(ctx, "b")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get missing: %v", err)
+	}
+	wantCount(t, ft, "create", 2)
+	wantCount(t, ft, "replace", 3)
+	wantCount(t, ft, "read", 1)
+}
+
+// TestTransientErrorsAreRetried: 408, 449 and 5xx answers are retried by
+// reads and writes alike.
+func TestTransientErrorsAreRetried(t *testing.T) {
+	for _, status := range []int{408, 449, 500, 502, 503, 504} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			s, ft := openFaulty(t, cosmos.Options{}, func(kind string, n int) fault {
+				if n == 1 && kind != "other" {
+					return fault{status: status}
+				}
+				return fault{}
+			})
+			ctx := t.Context()
+			etag, err := s.Create(ctx, "a", body("a", 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Replace(ctx, "a", body("a", 2), etag); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Get(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			// Writes: the store's retry. Reads: azcosmos itself retries
+			// 500/502/504 once in-region (and 408/503 only in another region,
+			// which the emulator does not have); the store retries the rest.
+			wantCount(t, ft, "create", 2)
+			wantCount(t, ft, "replace", 2)
+			wantCount(t, ft, "read", 2)
+		})
+	}
+}
+
+// TestLostWriteResponse: the first attempt reaches the server but its
+// answer is lost (503); the retry meets 409 or 412 caused by that very
+// attempt, reads the item back, finds its own body, and reports success.
+func TestLostWriteResponse(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{}, func(kind string, n int) fault {
+		if (kind == "create" || kind == "replace") && n == 1 {
+			return fault{status: http.StatusServiceUnavailable, forward: true}
+		}
+		return fault{}
+	})
+	ctx := t.Context()
+	etag, err := s.Create(ctx, "a", body("a", 1))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	it, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.ETag != etag {
+		t.Fatalf("Create ETag %q, stored %q", etag, it.ETag)
+	}
+	etag2, err := s.Replace(ctx, "a", body("a", 2), etag)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	it, err = s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.ETag != etag2 || !strings.Contains(string(it.Body), `"n":2`) {
+		t.Fatalf("after Replace: ETag %q body %s, want ETag %q and n 2", it.ETag, it.Body, etag2)
+	}
+	wantCount(t, ft, "create", 2)
+	wantCount(t, ft, "replace", 2)
+}
+
+// TestAmbiguousWriteLostToAnother: after an ambiguous failure, a 409 or 412
+// whose item holds someone else's body is reported as ErrExists or ErrStale.
+func TestAmbiguousWriteLostToAnother(t *testing.T) {
+	s, _ := openFaulty(t, cosmos.Options{}, func(kind string, n int) fault {
+		if (kind == "create" && n == 2) || (kind == "replace" && n == 2) {
+			return fault{status: http.StatusServiceUnavailable} // not forwarded
+		}
+		return fault{}
+	})
+	ctx := t.Context()
+	etag, err := s.Create(ctx, "a", body("a", 1)) // create #1
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Create(ctx, "a", body("a", 9)) // #2 injected 503, #3 meets 409
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Create: %v, want ErrExists", err)
+	}
+	if _, err := s.Replace(ctx, "a", body("a", 2), etag); err != nil { // replace #1
+		t.Fatal(err)
+	}
+	_, err = s.Replace(ctx, "a", body("a", 9), etag) // #2 injected 503, #3 meets 412
+	if !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Replace: %v, want ErrStale", err)
+	}
+}
+
+// TestPendingPages: more pending items than one page holds.
+func TestPendingPages(t *testing.T) {
+	s, ft := openFaulty(t, cosmos.Options{}, func(string, int) fault { return fault{} })
+	ctx := t.Context()
+	const n = 230
+	for i := range n {
+		id := fmt.Sprintf("p%03d", i)
+		if _, err := s.Create(ctx, id, fmt.Appendf(nil, `{"id":%q,"ttl":3600,"pending":%t}`, id, i%10 != 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ limit, want, pages int }{{150, 150, 2}, {1000, 207, 3}} {
+		before := ft.count("query")
+		items, err := s.Pending(ctx, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, it := range items {
+			if seen[it.ID] || it.ETag == "" {
+				t.Fatalf("item %q repeated or without ETag", it.ID)
+			}
+			seen[it.ID] = true
+		}
+		if len(items) != tc.want {
+			t.Errorf("Pending(%d) = %d items, want %d", tc.limit, len(items), tc.want)
+		}
+		if pages := ft.count("query") - before; pages != tc.pages {
+			t.Errorf("Pending(%d) took %d pages, want %d", tc.limit, pages, tc.pages)
+		}
+	}
+}
+
+func TestContainerCreatedWithTTL(t *testing.T) {
+	endpoint, key := cosmostest.Endpoint(t)
+	db, container := cosmostest.NewContainerName(t)
+	ctx := t.Context()
+	o := cosmos.Options{Endpoint: endpoint, Key: key, Database: db, Container: container, HTTPClient: cosmostest.HTTPClient(nil)}
+	for range 2 { // the second New finds both and keeps them
+		s, err := cosmos.New(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	c := rawContainer(t, endpoint, key, db, container)
+	resp, err := c.Read(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.ContainerProperties
+	if got := p.PartitionKeyDefinition.Paths; len(got) != 1 || got[0] != "/id" {
+		t.Errorf("partition key = %v, want [/id]", got)
+	}
+	if p.DefaultTimeToLive == nil || *p.DefaultTimeToLive != -1 {
+		t.Errorf("DefaultTimeToLive = %v, want -1", p.DefaultTimeToLive)
+	}
+}
+
+func rawContainer(t *testing.T, endpoint, key, db, container string) *azcosmos.ContainerClient {
+	t.Helper()
+	cred, err := azcosmos.NewKeyCredential(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azcosmos.NewClientWithKey(endpoint, cred, &azcosmos.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: cosmostest.HTTPClient(nil)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	c, err := client.NewContainer(db, container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestNewRejectsMisconfiguredContainer: a container New did not create is
+// checked for partition key /id and TTL on.
+func TestNewRejectsMisconfiguredContainer(t *testing.T) {
+	endpoint, key := cosmostest.Endpoint(t)
+	ctx := t.Context()
+	cred, err := azcosmos.NewKeyCredential(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azcosmos.NewClientWithKey(endpoint, cred, &azcosmos.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: cosmostest.HTTPClient(nil)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	db, _ := cosmostest.NewContainerName(t)
+	if _, err := client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: db}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dbc, err := client.NewDatabase(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl := int32(-1)
+	for _, tc := range []struct {
+		name  string
+		props azcosmos.ContainerProperties
+		want  string
+	}{
+		{"pk", azcosmos.ContainerProperties{ID: "pk", DefaultTimeToLive: &ttl,
+			PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/rule"}}},
+			"container " + db + "/pk has partition key [/rule], want [/id]"},
+		{"nottl", azcosmos.ContainerProperties{ID: "nottl",
+			PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/id"}}},
+			"container " + db + "/nottl has TTL off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := dbc.CreateContainer(ctx, tc.props, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err := cosmos.New(ctx, cosmos.Options{Endpoint: endpoint, Key: key, Database: db, Container: tc.props.ID, HTTPClient: cosmostest.HTTPClient(nil)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeyNeverInErrors: neither a bad key nor a failing request puts the
+// key into an error.
+func TestKeyNeverInErrors(t *testing.T) {
+	endpoint, key := cosmostest.Endpoint(t)
+	ctx := t.Context()
+	bad := "not base64 but secret-ish!"
+	_, err := cosmos.New(ctx, cosmos.Options{Endpoint: endpoint, Key: bad, Database: "d", Container: "c"})
+	if err == nil || strings.Contains(err.Error(), bad) {
+		t.Fatalf("New with a bad key: %v", err)
+	}
+	s, _ := openFaulty(t, cosmos.Options{MaxRetries: 1}, func(kind string, n int) fault {
+		if kind == "create" {
+			return fault{status: http.StatusUnauthorized}
+		}
+		if kind == "read" {
+			return throttled("1")
+		}
+		return fault{}
+	})
+	_, err1 := s.Create(ctx, "a", body("a", 1))
+	_, err2 := s.Get(ctx, "a")
+	for _, err := range []error{err1, err2} {
+		notSentinel(t, err)
+		if strings.Contains(err.Error(), key) {
+			t.Fatalf("error contains the key: %v", err)
+		}
+	}
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		o    cosmos.Options
+		want string
+	}{
+		{cosmos.Options{Database: "d", Container: "c", Key: "a2V5"}, "no endpoint"},
+		{cosmos.Options{Endpoint: "http://127.0.0.1:1/", Container: "c", Key: "a2V5"}, "database and container"},
+		{cosmos.Options{Endpoint: "http://127.0.0.1:1/", Database: "d", Container: "c"}, "need a credential"},
+	} {
+		if _, err := cosmos.New(ctx, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v): %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+func TestDefaultCredential(t *testing.T) {
+	for _, id := range []string{"", "00000000-0000-0000-0000-000000000001"} {
+		c, err := cosmos.DefaultCredential(id)
+		if err != nil || c == nil {
+			t.Errorf("DefaultCredential(%q) = %v, %v", id, c, err)
+		}
+	}
+}

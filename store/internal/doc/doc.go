@@ -1,0 +1,103 @@
+// Package doc holds the document rules both stores apply, so that they accept
+// and reject exactly the same input.
+package doc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxIDSize is Cosmos DB's limit on the length of an id, in bytes.
+const MaxIDSize = 1023
+
+// MaxBodySize is Cosmos DB's item size limit (2 MiB); store.MaxBodySize.
+const MaxBodySize = 2 << 20
+
+// MaxTTL is the largest per-item ttl Cosmos DB accepts (int32).
+const MaxTTL = 1<<31 - 1
+
+// Fields are the top-level members of a body that the stores care about.
+type Fields struct {
+	// TTL is the body's "ttl" in seconds; -1 means never expire.
+	TTL int64
+	// Pending is true when the body's top-level "pending" is JSON true.
+	Pending bool
+}
+
+// CheckID reports whether id is usable as a document id.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty id")
+	case len(id) > MaxIDSize:
+		return fmt.Errorf("id is %d bytes, more than %d", len(id), MaxIDSize)
+	case !utf8.ValidString(id):
+		return errors.New("id is not valid UTF-8")
+	case strings.ContainsAny(id, `/\?#`):
+		return fmt.Errorf("id %q contains one of / \\ ? #", id)
+	}
+	return nil
+}
+
+// Check validates id and body (see package store for the rules) and returns
+// the fields the stores use. The error describes the first problem found and
+// never quotes the body.
+func Check(id string, body []byte) (Fields, error) {
+	var f Fields
+	if err := CheckID(id); err != nil {
+		return f, err
+	}
+	if len(body) > MaxBodySize {
+		return f, fmt.Errorf("body of %q is %d bytes, more than %d", id, len(body), MaxBodySize)
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return f, fmt.Errorf("body of %q is not a JSON object", id)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &top); err != nil {
+		return f, fmt.Errorf("body of %q is not a JSON object: %v", id, err)
+	}
+	var bodyID string
+	if raw, ok := top["id"]; !ok {
+		return f, fmt.Errorf("body of %q has no top-level \"id\"", id)
+	} else if err := json.Unmarshal(raw, &bodyID); err != nil {
+		return f, fmt.Errorf("body of %q: \"id\" is not a string", id)
+	}
+	if bodyID != id {
+		return f, fmt.Errorf("body of %q has \"id\" %q", id, bodyID)
+	}
+	raw, ok := top["ttl"]
+	if !ok {
+		return f, fmt.Errorf("body of %q has no top-level \"ttl\" (seconds, or -1 for never)", id)
+	}
+	ttl, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || ttl == 0 || ttl < -1 || ttl > MaxTTL {
+		return f, fmt.Errorf("body of %q: \"ttl\" must be an integer from 1 to %d, or -1; got %s", id, MaxTTL, truncate(raw))
+	}
+	f.TTL = ttl
+	f.Pending = string(top["pending"]) == "true"
+	return f, nil
+}
+
+// Pending reports whether body is a JSON object whose top-level "pending" is
+// true. Keys match exactly (case-sensitive), as in a Cosmos DB query.
+func Pending(body []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return false
+	}
+	return string(top["pending"]) == "true"
+}
+
+func truncate(raw []byte) string {
+	if len(raw) > 20 {
+		return string(raw[:20]) + "..."
+	}
+	return string(raw)
+}
