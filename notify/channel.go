@@ -1,0 +1,203 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tripline/tripline/alert"
+)
+
+// Channel is one notification destination.
+//
+// Send and SendHeldBack make exactly one HTTP request, bounded by ctx; they
+// do not retry (Send and Dispatcher do). They return nil on a 2xx answer, a
+// *StatusError on any other answer, a *TransportError when no answer came,
+// and another error when the message cannot be built. Errors never contain
+// the destination URL or a key. Implementations are safe for concurrent use.
+type Channel interface {
+	// Name is the channel's key in alert.Alert.Deliveries: webhook, teams,
+	// slack or pagerduty.
+	Name() string
+	// Send notifies one alert. The alert is only read.
+	Send(ctx context.Context, a *alert.Alert) error
+	// SendHeldBack notifies that h.Count alerts of h.Rule were recorded but
+	// not notified one by one (max_signals).
+	SendHeldBack(ctx context.Context, h alert.HeldBack) error
+}
+
+// DefaultPagerDutyURL is the Events API v2 endpoint used when
+// Settings.PagerDutyURL is empty.
+const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+
+// Settings are the channel settings (TRIPLINE_WEBHOOK_URL and friends). An
+// empty URL (or key) turns its channel off.
+type Settings struct {
+	WebhookURL    string
+	WebhookSecret string // whsec_ followed by base64 of the key bytes
+	TeamsURL      string
+	SlackURL      string
+	PagerDutyKey  string
+	PagerDutyURL  string // empty: DefaultPagerDutyURL
+}
+
+// FromSettings builds the configured channels in a fixed order (webhook,
+// teams, slack, pagerduty); none configured gives an empty slice.
+//
+// URLs must be https, or http to a loopback address. client is shared by all
+// channels; nil means a new http.Client with the default transport (never
+// http.DefaultClient). Redirects are not followed: a 3xx answer is a failure
+// (Standard Webhooks), so a signed body never goes elsewhere.
+//
+// All problems are reported together; messages name the setting and the fix,
+// never the URL, key or secret.
+func FromSettings(s Settings, client *http.Client) ([]Channel, error) {
+	var chans []Channel
+	var errs []error
+	if s.WebhookURL != "" || s.WebhookSecret != "" {
+		w, err := NewWebhook(s.WebhookURL, s.WebhookSecret, client)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			chans = append(chans, w)
+		}
+	}
+	if s.TeamsURL != "" {
+		t, err := NewTeams(s.TeamsURL, client)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			chans = append(chans, t)
+		}
+	}
+	if s.SlackURL != "" {
+		sl, err := NewSlack(s.SlackURL, client)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			chans = append(chans, sl)
+		}
+	}
+	if s.PagerDutyKey != "" {
+		p, err := NewPagerDuty(s.PagerDutyKey, s.PagerDutyURL, client)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			chans = append(chans, p)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return chans, nil
+}
+
+// endpoint is a destination URL that carries credentials. It prints as
+// [redacted] through fmt and slog.
+type endpoint struct{ u *url.URL }
+
+func (endpoint) String() string               { return "[redacted]" }
+func (endpoint) GoString() string             { return "[redacted]" }
+func (endpoint) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (endpoint) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// parseEndpoint accepts https URLs, and http only to loopback addresses. The
+// error never contains the URL.
+func parseEndpoint(raw string) (endpoint, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || !u.IsAbs() {
+		return endpoint{}, errors.New("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return endpoint{u}, nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return endpoint{u}, nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return endpoint{u}, nil
+		}
+		return endpoint{}, errors.New("http is only allowed to loopback addresses; use https")
+	default:
+		return endpoint{}, errors.New("scheme not allowed; use https")
+	}
+}
+
+// transport is the HTTP half shared by every channel.
+type transport struct {
+	name   string
+	client *http.Client
+	now    func() time.Time
+}
+
+func newTransport(name string, client *http.Client) transport {
+	var c http.Client
+	if client != nil {
+		c = *client
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return transport{name: name, client: &c, now: time.Now}
+}
+
+// maxResponse is how much of a response body is read (then discarded) so the
+// connection can be reused.
+const maxResponse = 64 << 10
+
+// post sends body as JSON to ep and classifies the outcome.
+func (t transport) post(ctx context.Context, ep endpoint, body []byte, hdr http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("notify %s: cannot build request", t.name)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Tripline")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return transportError(t.name, ctx, err)
+	}
+	_, copyErr := io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &StatusError{Channel: t.name, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), t.now())}
+	}
+	_ = copyErr // the answer was 2xx: the receiver accepted the message
+	return nil
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; zero when absent,
+// unparsable or in the past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > 7*24*3600 {
+			n = 7 * 24 * 3600
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
