@@ -75,6 +75,10 @@ start_server() {
 stop_server() {
 	local p="$1"
 	[[ -n "$p" ]] || return 0
+	# Only ever the server this script started: a stale PID may be reused.
+	if [[ -r "/proc/$p/cmdline" ]] && ! tr '\0' ' ' <"/proc/$p/cmdline" | grep -q cosmosdb-server; then
+		return 0
+	fi
 	kill "$p" 2>/dev/null || return 0
 	local i
 	for i in $(seq 1 50); do

@@ -15,6 +15,19 @@
 // Use [NewContainerName] for a database and container of the test's own, so
 // tests can run in parallel against one server, which keeps everything in
 // memory until it stops.
+//
+// How @vercel/cosmosdb-server 1.0.1 differs from Cosmos DB, as seen through
+// azcosmos v1.5.0 (create → 409, read, replace with If-Match → 412, replace
+// of a missing item → 404 and cross-partition queries with
+// max-item-count paging all behave like the service):
+//   - a point read of a missing item answers 500 (worked around by
+//     [HTTPClient]);
+//   - no authentication: any base64 key is accepted;
+//   - no TTL expiry (ttl is stored as an ordinary member), no RU accounting
+//     (x-ms-request-charge is always 1), no 429 throttling, no sessions;
+//   - ETags are bare UUIDs (Cosmos DB's are quoted);
+//   - the account advertises https:// locations for its http:// endpoint;
+//     azcosmos keeps using the endpoint it was given, so this is harmless.
 package cosmostest
 
 import (

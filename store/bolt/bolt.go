@@ -8,8 +8,10 @@
 // operation and holds its lock only for that operation, shared for Get and
 // Pending, exclusive for Create and Replace. A process that cannot get the
 // lock within [Options.LockTimeout] gets an error matching [ErrBusy] that
-// names the file. Within a process, a Store serializes its own operations
-// without touching the lock file's polling.
+// names the file. Within a process, a Store queues its goroutines on a
+// read-write mutex before they take the file lock, and waiting for the file
+// lock is a blocking flock that the kernel wakes, not polling, so processes
+// take turns fairly.
 //
 // ETags are decimal versions from one counter per file, so they increase
 // with every write and are never reused, not even after a document expires

@@ -92,6 +92,20 @@ type Options struct {
 	RetryBudget time.Duration
 }
 
+// String describes o without the key, so that printing Options (%v, %+v)
+// cannot leak it.
+func (o Options) String() string {
+	key := ""
+	if o.Key != "" {
+		key = "[redacted]"
+	}
+	return fmt.Sprintf("{Endpoint:%s Database:%s Container:%s Key:%s Credential:%T MaxRetries:%d RetryBudget:%s}",
+		o.Endpoint, o.Database, o.Container, key, o.Credential, o.MaxRetries, o.RetryBudget)
+}
+
+// GoString is String, for %#v.
+func (o Options) GoString() string { return "cosmos.Options" + o.String() }
+
 // Store is a document store in one Cosmos DB container. Its methods are safe
 // for concurrent use.
 type Store struct {
@@ -393,7 +407,8 @@ func pendingItem(raw []byte) (store.Item, error) {
 	return store.Item{ID: sys.ID, Body: body, ETag: sys.ETag}, nil
 }
 
-// Close releases the client. Calls after Close fail. It always returns nil.
+// Close releases the client's shared caches. The Store must not be used
+// afterwards. It always returns nil.
 func (s *Store) Close() error {
 	s.client.Close()
 	return nil

@@ -473,6 +473,12 @@ func TestKeyNeverInErrors(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), bad) {
 		t.Fatalf("New with a bad key: %v", err)
 	}
+	o := cosmos.Options{Endpoint: endpoint, Key: key}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(format, o); strings.Contains(s, key) || !strings.Contains(s, "[redacted]") {
+			t.Errorf("Sprintf(%q, options) = %s", format, s)
+		}
+	}
 	s, _ := openFaulty(t, cosmos.Options{MaxRetries: 1}, func(kind string, n int) fault {
 		if kind == "create" {
 			return fault{status: http.StatusUnauthorized}

@@ -85,16 +85,6 @@ func Check(id string, body []byte) (Fields, error) {
 	return f, nil
 }
 
-// Pending reports whether body is a JSON object whose top-level "pending" is
-// true. Keys match exactly (case-sensitive), as in a Cosmos DB query.
-func Pending(body []byte) bool {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		return false
-	}
-	return string(top["pending"]) == "true"
-}
-
 func truncate(raw []byte) string {
 	if len(raw) > 20 {
 		return string(raw[:20]) + "..."
