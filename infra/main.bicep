@@ -1,0 +1,355 @@
+// Tripline infrastructure: one subscription-scope deployment.
+//
+//   az deployment sub create --name tripline --location <region> \
+//     --template-file infra/main.bicep --parameters infra/main.bicepparam
+//
+// Phase 1 (deployEventGridSubscription = false) creates everything except the
+// Event Grid event subscription; the code is then published with the func CLI;
+// phase 2 (deployEventGridSubscription = true) adds the event subscription,
+// because Event Grid validates at creation that the ResourceEvents function
+// exists and has an eventGridTrigger binding (infra-azure.md §6, §12).
+// scripts/deploy.sh runs the three steps; docs/deploy.md explains them.
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------
+
+@description('Azure region for every regional resource (Event Grid system topics are always global).')
+param location string
+
+@description('Resource group that holds every Tripline resource; created if missing.')
+@minLength(1)
+@maxLength(90)
+param resourceGroupName string = 'rg-tripline'
+
+@description('Short lowercase prefix of every resource name.')
+@minLength(3)
+@maxLength(8)
+param namePrefix string = 'tripline'
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+@description('Flex Consumption instance memory in MB (512, 2048 or 4096).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Flex Consumption maximum instance count (40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Event hub that receives the Activity Log and the AKS kube-audit-admin logs.')
+param eventHubName string = 'azure-logs'
+
+@description('Partitions of the event hub (fixed at creation on Standard).')
+@minValue(1)
+@maxValue(32)
+param eventHubPartitionCount int = 2
+
+@description('Event hub retention in days (Standard: 1-7).')
+@minValue(1)
+@maxValue(7)
+param eventHubRetentionInDays int = 1
+
+@description('Event Hubs throughput units (Standard: 1-20).')
+@minValue(1)
+@maxValue(20)
+param eventHubCapacity int = 1
+
+@description('Activity Log categories streamed to the event hub.')
+param activityLogCategories array = [
+  'Administrative'
+  'Security'
+]
+
+@description('Name of the subscription diagnostic setting that exports the Activity Log.')
+param activityLogDiagnosticSettingName string = 'tripline-activity-log'
+
+@description('Resource IDs of AKS clusters whose kube-audit-admin log is streamed to the hub. Each cluster must be in the same region as the Event Hubs namespace (Azure Monitor rule for regional resources). Empty strings are ignored.')
+param aksClusterResourceIds array = []
+
+@description('Create the Event Grid event subscription to the ResourceEvents function. Only true after the code is published (phase 2).')
+param deployEventGridSubscription bool = false
+
+@description('Extra Event Grid data.operationName values (mixed case as Event Grid sends them) added to the built-in rules\' operations. Event Grid allows 25 values in total.')
+param extraEventGridOperations array = []
+
+@description('Event Grid event types delivered to ResourceEvents.')
+param eventGridEventTypes array = [
+  'Microsoft.Resources.ResourceWriteSuccess'
+  'Microsoft.Resources.ResourceDeleteSuccess'
+  'Microsoft.Resources.ResourceActionSuccess'
+]
+
+@description('NCRONTAB schedule of the NotificationRetry timer function (six fields, UTC).')
+@minLength(1)
+param notificationRetrySchedule string = '0 */5 * * * *'
+
+@description('TRIPLINE_ALERT_TTL: how long alert documents are kept after their last change (Go duration, at least 1h).')
+@minLength(2)
+param alertTtl string = '720h'
+
+@description('TRIPLINE_DELIVERY_HORIZON: how long a pending notification is retried (Go duration).')
+@minLength(2)
+param deliveryHorizon string = '24h'
+
+@description('TRIPLINE_PAGERDUTY_EVENTS_URL: PagerDuty Events API v2 endpoint (EU accounts: https://events.eu.pagerduty.com/v2/enqueue).')
+@minLength(1)
+param pagerDutyEventsUrl string = 'https://events.pagerduty.com/v2/enqueue'
+
+@description('Names of secret settings (e.g. TRIPLINE_SLACK_WEBHOOK_URL) whose Key Vault secret was set out of band with az keyvault secret set; their app settings reference the vault even when the matching secure parameter is empty.')
+param channelSecretsInVault array = []
+
+@description('Enable purge protection on the Key Vault (cannot be turned off again; blocks reusing the vault name for 90 days after deletion).')
+param keyVaultPurgeProtection bool = false
+
+@secure()
+@description('TRIPLINE_WEBHOOK_URL: generic webhook URL. Empty: no secret created.')
+param webhookUrl string = ''
+
+@secure()
+@description('TRIPLINE_WEBHOOK_SECRET: Standard Webhooks signing secret (whsec_...). Required with webhookUrl.')
+param webhookSecret string = ''
+
+@secure()
+@description('TRIPLINE_TEAMS_WEBHOOK_URL: Microsoft Teams Workflows webhook URL.')
+param teamsWebhookUrl string = ''
+
+@secure()
+@description('TRIPLINE_SLACK_WEBHOOK_URL: Slack incoming webhook URL.')
+param slackWebhookUrl string = ''
+
+@secure()
+@description('TRIPLINE_PAGERDUTY_ROUTING_KEY: PagerDuty Events API v2 routing key.')
+param pagerDutyRoutingKey string = ''
+
+// ---------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------
+
+var token = toLower(uniqueString(subscription().id, resourceGroupName, location))
+var prefix = toLower(namePrefix)
+var allTags = union(tags, { application: 'tripline' })
+var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
+
+// Operations the built-in rule pack (detect/rules) matches in the Activity Log,
+// spelled as Event Grid sends them (mixed case; Event Grid string filters are
+// case-insensitive). infra/infra_test.go checks this list against the rules.
+var builtinEventGridOperations = [
+  'Microsoft.Kubernetes/connectedClusters/events.k8s.io/events/delete'
+  'Microsoft.Kubernetes/connectedClusters/events/delete'
+]
+
+var channelConfigured = {
+  webhookUrl: !empty(webhookUrl) || contains(channelSecretsInVault, 'TRIPLINE_WEBHOOK_URL')
+  webhookSecret: !empty(webhookSecret) || contains(channelSecretsInVault, 'TRIPLINE_WEBHOOK_SECRET')
+  teamsWebhookUrl: !empty(teamsWebhookUrl) || contains(channelSecretsInVault, 'TRIPLINE_TEAMS_WEBHOOK_URL')
+  slackWebhookUrl: !empty(slackWebhookUrl) || contains(channelSecretsInVault, 'TRIPLINE_SLACK_WEBHOOK_URL')
+  pagerDutyRoutingKey: !empty(pagerDutyRoutingKey) || contains(channelSecretsInVault, 'TRIPLINE_PAGERDUTY_ROUTING_KEY')
+}
+
+// ---------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
+  name: resourceGroupName
+  location: location
+  tags: allTags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'tripline-identity'
+  scope: rg
+  params: {
+    name: 'id-${prefix}-${token}'
+    location: location
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'tripline-storage'
+  scope: rg
+  params: {
+    name: take('st${prefix}${token}', 24)
+    location: location
+    tags: allTags
+    deploymentContainerName: 'app-package-${token}'
+    deadLetterContainerName: 'eventgrid-deadletter'
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'tripline-monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${prefix}-${token}'
+    appInsightsName: 'appi-${prefix}-${token}'
+    location: location
+    tags: allTags
+  }
+}
+
+module eventHubs 'modules/eventhubs.bicep' = {
+  name: 'tripline-eventhubs'
+  scope: rg
+  params: {
+    namespaceName: 'evhns-${prefix}-${token}'
+    eventHubName: eventHubName
+    consumerGroupName: 'tripline'
+    authorizationRuleName: 'tripline-diagnostics'
+    partitionCount: eventHubPartitionCount
+    retentionInDays: eventHubRetentionInDays
+    capacity: eventHubCapacity
+    location: location
+    tags: allTags
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'tripline-cosmos'
+  scope: rg
+  params: {
+    accountName: 'cosmos-${prefix}-${token}'
+    databaseName: 'tripline'
+    containerName: 'alerts'
+    principalId: identity.outputs.principalId
+    location: location
+    tags: allTags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'tripline-keyvault'
+  scope: rg
+  params: {
+    name: take('kv-${take(prefix, 4)}-${token}', 24)
+    location: location
+    tags: allTags
+    purgeProtection: keyVaultPurgeProtection
+    webhookUrl: webhookUrl
+    webhookSecret: webhookSecret
+    teamsWebhookUrl: teamsWebhookUrl
+    slackWebhookUrl: slackWebhookUrl
+    pagerDutyRoutingKey: pagerDutyRoutingKey
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'tripline-roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    eventHubNamespaceName: eventHubs.outputs.namespaceName
+    eventHubName: eventHubs.outputs.eventHubName
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'tripline-functionapp'
+  scope: rg
+  params: {
+    planName: 'plan-${prefix}-${token}'
+    appName: 'func-${prefix}-${token}'
+    location: location
+    tags: allTags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    eventHubFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
+    eventHubName: eventHubs.outputs.eventHubName
+    eventHubConsumerGroup: eventHubs.outputs.consumerGroupName
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabase: cosmos.outputs.databaseName
+    cosmosContainer: cosmos.outputs.containerName
+    keyVaultUri: keyVault.outputs.uri
+    channelConfigured: channelConfigured
+    notificationRetrySchedule: notificationRetrySchedule
+    alertTtl: alertTtl
+    deliveryHorizon: deliveryHorizon
+    pagerDutyEventsUrl: pagerDutyEventsUrl
+  }
+  // App settings are written after the identity can read what they point at
+  // (storage, hub, vault, Cosmos): infra-azure.md §8, §12.
+  dependsOn: [
+    roles
+  ]
+}
+
+module eventGrid 'modules/eventgrid.bicep' = {
+  name: 'tripline-eventgrid'
+  scope: rg
+  params: {
+    systemTopicName: 'evgt-${prefix}-${token}'
+    tags: allTags
+    identityId: identity.outputs.id
+    functionAppId: functionApp.outputs.id
+    deployEventSubscription: deployEventGridSubscription
+    eventTypes: eventGridEventTypes
+    operationNames: union(builtinEventGridOperations, extraEventGridOperations)
+    storageAccountId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+  }
+  // The dead-letter identity needs its blob role first.
+  dependsOn: [
+    roles
+  ]
+}
+
+// Subscription Activity Log -> event hub (infra-azure.md §5). Needs a
+// namespace-level SAS rule with Listen, Manage and Send.
+resource activityLogExport 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: activityLogDiagnosticSettingName
+  properties: {
+    eventHubAuthorizationRuleId: eventHubs.outputs.authorizationRuleId
+    eventHubName: eventHubs.outputs.eventHubName
+    logs: [for category in activityLogCategories: {
+      category: category
+      enabled: true
+    }]
+  }
+}
+
+// kube-audit-admin of each listed AKS cluster -> the same event hub; deployed
+// into each cluster's own resource group (and subscription).
+module aksAudit 'modules/aks-audit.bicep' = [for (clusterId, i) in aksClusters: {
+  name: 'tripline-aks-audit-${i}'
+  scope: resourceGroup(split(clusterId, '/')[2], split(clusterId, '/')[4])
+  params: {
+    clusterName: last(split(clusterId, '/'))
+    settingName: 'tripline-kube-audit-admin'
+    eventHubAuthorizationRuleId: eventHubs.outputs.authorizationRuleId
+    eventHubName: eventHubs.outputs.eventHubName
+  }
+}]
+
+// ---------------------------------------------------------------------------
+// Outputs
+// ---------------------------------------------------------------------------
+
+output resourceGroupName string = rg.name
+output functionAppName string = functionApp.outputs.name
+output eventHubNamespace string = eventHubs.outputs.namespaceName
+output eventHubName string = eventHubs.outputs.eventHubName
+output cosmosEndpoint string = cosmos.outputs.endpoint
+output keyVaultName string = keyVault.outputs.name
+output eventGridSubscriptionDeployed bool = deployEventGridSubscription
+var phase1Next = 'GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o bin/tripline . && func azure functionapp publish ${functionApp.outputs.name} --custom && TRIPLINE_DEPLOY_EVENTGRID_SUBSCRIPTION=true az deployment sub create --name tripline --location ${location} --template-file infra/main.bicep --parameters infra/main.bicepparam'
+var phase2Next = 'az functionapp function list --resource-group ${rg.name} --name ${functionApp.outputs.name} --output table'
+output nextCommand string = deployEventGridSubscription ? phase2Next : phase1Next
