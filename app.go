@@ -151,7 +151,11 @@ func openStore(ctx context.Context, cfg function.Config) (function.Store, string
 			Container: cfg.CosmosContainer,
 			Key:       string(cfg.CosmosKey),
 		}
-		if opts.Key == "" {
+		if opts.Key != "" {
+			// Key auth is for local emulators: work around the npm
+			// emulator's 500 on a read of a missing item.
+			opts.HTTPClient = cosmos.EmulatorClient(nil)
+		} else {
 			cred, err := cosmos.DefaultCredential(cfg.ClientID)
 			if err != nil {
 				return nil, "", nil, fmt.Errorf("Azure identity for Cosmos DB (AZURE_CLIENT_ID): %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -53,6 +54,14 @@ func SecretSettings() []string {
 // the setting and how to fix it, never a secret's value.
 func LoadConfig() (Config, error) {
 	var c Config
+	// A setting that is present but empty means "not set" (an app setting
+	// left blank), so that its default applies.
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(k, Prefix+"_") || k == "AZURE_CLIENT_ID") && strings.TrimSpace(v) == "" {
+			os.Unsetenv(k)
+		}
+	}
 	if err := envconfig.Process(Prefix, &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
@@ -66,6 +75,21 @@ func LoadConfig() (Config, error) {
 // Validate checks values and cross-field rules.
 func (c Config) Validate() error {
 	var problems []string
+	for _, s := range []struct {
+		name string
+		val  Secret
+	}{
+		{"TRIPLINE_COSMOS_KEY", c.CosmosKey}, {"TRIPLINE_WEBHOOK_URL", c.WebhookURL}, {"TRIPLINE_WEBHOOK_SECRET", c.WebhookSecret},
+		{"TRIPLINE_TEAMS_WEBHOOK_URL", c.TeamsWebhookURL}, {"TRIPLINE_SLACK_WEBHOOK_URL", c.SlackWebhookURL},
+		{"TRIPLINE_PAGERDUTY_ROUTING_KEY", c.PagerDutyRoutingKey},
+	} {
+		if strings.HasPrefix(string(s.val), "@Microsoft.KeyVault(") {
+			problems = append(problems, s.name+": the Key Vault reference was not resolved by the platform (the secret is missing, or the app's identity lacks the Key Vault Secrets User role, or keyVaultReferenceIdentity is not set)")
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid settings:\n  %s", strings.Join(problems, "\n  "))
+	}
 	if c.CosmosEndpoint != "" {
 		if err := checkURL(c.CosmosEndpoint); err != nil {
 			problems = append(problems, "TRIPLINE_COSMOS_ENDPOINT: "+err.Error())

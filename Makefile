@@ -1,0 +1,57 @@
+# Tripline. `make test` is the README's test command and what CI runs (through `make ci`).
+SHELL := bash
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+BIN := bin/tripline
+
+.PHONY: build run test test-short lint staticcheck ci bench package deploy destroy examples clean
+
+## build: the binary the Functions host starts (host.json defaultExecutablePath), for this machine
+build:
+	$(GO) build -o $(BIN) .
+
+## run: scan the examples on the embedded store (no Azure needed)
+run:
+	$(GO) run . scan examples/activitylog-eventhub.json examples/kube-audit-eventhub.json
+
+## test: the whole suite with -race, against a Cosmos-protocol server started (and stopped) here
+test:
+	TRIPLINE_TEST_REQUIRE_COSMOS=1 scripts/cosmos-server.sh run -- $(GO) test -race -count=1 ./...
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./... > /dev/null
+
+## test-short: the suite without the Cosmos server (Cosmos tests skip, saying why)
+test-short:
+	$(GO) test -count=1 ./...
+
+$(STATICCHECK):
+	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## lint: gofmt, go vet, staticcheck
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## ci: what .ci/run calls
+ci: lint test
+
+## bench: the performance comparison (see bench/README.md)
+bench:
+	scripts/bench.sh
+
+## package: dist/tripline.zip with the layout `func azure functionapp publish` uploads
+package:
+	scripts/package.sh
+
+## deploy: provision Azure (phase 1), publish, Event Grid subscription (phase 2); see docs/deploy.md
+deploy:
+	scripts/deploy.sh
+
+## destroy: remove the resource group and the subscription's diagnostic setting
+destroy:
+	scripts/destroy.sh
+
+clean:
+	rm -rf bin dist
