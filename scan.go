@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/input"
 )
 
@@ -140,6 +142,21 @@ func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader
 			sum.skipped++
 			sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, base+len(chunk), m.Offset, input.MaxMessageSize>>20))
 			continue
+		}
+		// A captured host request carries the messages inside its Data.
+		if bytes.HasPrefix(m.Body, []byte("{")) && bytes.Contains(m.Body, []byte(`"Metadata"`)) {
+			if inv, err := handler.DecodeCaptured(m.Body); err == nil {
+				for _, msg := range inv.Messages {
+					chunk = append(chunk, msg.Body)
+					offsets = append(offsets, m.Offset)
+					size += len(msg.Body)
+				}
+				continue
+			} else if !errors.Is(err, handler.ErrNotHostRequest) {
+				sum.skipped++
+				sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, base+len(chunk), m.Offset, err))
+				continue
+			}
 		}
 		// The reader reuses its buffer: keep a copy for the chunk.
 		chunk = append(chunk, append([]byte(nil), m.Body...))
