@@ -146,10 +146,11 @@ func openStore(ctx context.Context, cfg function.Config) (function.Store, string
 	var desc string
 	if cfg.CosmosEndpoint != "" {
 		opts := cosmos.Options{
-			Endpoint:  cfg.CosmosEndpoint,
-			Database:  cfg.CosmosDatabase,
-			Container: cfg.CosmosContainer,
-			Key:       string(cfg.CosmosKey),
+			Endpoint:    cfg.CosmosEndpoint,
+			Database:    cfg.CosmosDatabase,
+			Container:   cfg.CosmosContainer,
+			Key:         string(cfg.CosmosKey),
+			RetryBudget: cfg.CosmosRetryBudget,
 		}
 		if opts.Key != "" {
 			// Key auth is for local emulators: work around the npm

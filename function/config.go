@@ -21,13 +21,14 @@ const Prefix = "TRIPLINE"
 // generated from them.
 type Config struct {
 	// Store
-	CosmosEndpoint  string        `envconfig:"COSMOS_ENDPOINT" desc:"Cosmos DB account endpoint (https://<account>.documents.azure.com:443/). Empty: the embedded file store."`
-	CosmosDatabase  string        `envconfig:"COSMOS_DATABASE" default:"tripline" desc:"Cosmos DB database name."`
-	CosmosContainer string        `envconfig:"COSMOS_CONTAINER" default:"alerts" desc:"Cosmos DB container name (partition key /id, TTL on)."`
-	CosmosKey       Secret        `envconfig:"COSMOS_KEY" desc:"Cosmos DB account key, for local emulators only; when set, a missing database and container are created. In Azure leave empty: the managed identity is used."`
-	ClientID        string        `envconfig:"AZURE_CLIENT_ID" desc:"Client id of the user-assigned managed identity; read as AZURE_CLIENT_ID (the name azidentity uses). Empty: DefaultAzureCredential picks the identity."`
-	StateFile       string        `envconfig:"STATE_FILE" desc:"Embedded store file. Default: $XDG_STATE_HOME/tripline/state.db (or ~/.local/state/tripline/state.db)."`
-	AlertTTL        time.Duration `envconfig:"ALERT_TTL" default:"720h" desc:"How long alert documents are kept after their last change (Cosmos DB TTL)."`
+	CosmosEndpoint    string        `envconfig:"COSMOS_ENDPOINT" desc:"Cosmos DB account endpoint (https://<account>.documents.azure.com:443/). Empty: the embedded file store."`
+	CosmosDatabase    string        `envconfig:"COSMOS_DATABASE" default:"tripline" desc:"Cosmos DB database name."`
+	CosmosContainer   string        `envconfig:"COSMOS_CONTAINER" default:"alerts" desc:"Cosmos DB container name (partition key /id, TTL on)."`
+	CosmosKey         Secret        `envconfig:"COSMOS_KEY" desc:"Cosmos DB account key, for local emulators only; when set, a missing database and container are created. In Azure leave empty: the managed identity is used."`
+	CosmosRetryBudget time.Duration `envconfig:"COSMOS_RETRY_BUDGET" default:"30s" desc:"How long one Cosmos DB call may spend retrying throttling and transient errors before the invocation fails (and the host retries it)."`
+	ClientID          string        `envconfig:"AZURE_CLIENT_ID" desc:"Client id of the user-assigned managed identity; read as AZURE_CLIENT_ID (the name azidentity uses). Empty: DefaultAzureCredential picks the identity."`
+	StateFile         string        `envconfig:"STATE_FILE" desc:"Embedded store file. Default: $XDG_STATE_HOME/tripline/state.db (or ~/.local/state/tripline/state.db)."`
+	AlertTTL          time.Duration `envconfig:"ALERT_TTL" default:"720h" desc:"How long alert documents are kept after their last change (Cosmos DB TTL)."`
 
 	// Rules
 	RulesDir       string `envconfig:"RULES_DIR" desc:"Directory of extra rule files (*.toml) loaded after the built-in pack."`
@@ -123,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.AlertTTL < time.Hour {
 		problems = append(problems, "TRIPLINE_ALERT_TTL: must be at least 1h")
+	}
+	if c.CosmosRetryBudget <= 0 {
+		problems = append(problems, "TRIPLINE_COSMOS_RETRY_BUDGET: must be positive")
 	}
 	if c.DeliveryHorizon <= 0 {
 		problems = append(problems, "TRIPLINE_DELIVERY_HORIZON: must be positive")
