@@ -220,14 +220,14 @@ func kqlNewValue(src string, path *kqlPath, lit kqlLiteral) (kqlNode, *KQLError)
 		return &kqlIs{path: path, val: kqlNewScalar(lit.text())}, nil
 	}
 	text := lit.text()
+	if msg := kqlLuceneSyntax(strings.Join(lit.frags, "*")); msg != "" {
+		return nil, kqlErrorAt(src, lit.start, msg+"; quote the value to match it literally")
+	}
 	if lit.wild() {
 		if len(lit.frags) == 2 && text == "" {
 			return &kqlExists{path: path}, nil
 		}
 		return &kqlWildcard{path: path, frags: lit.frags}, nil
-	}
-	if msg := kqlLuceneSyntax(text); msg != "" {
-		return nil, kqlErrorAt(src, lit.start, msg+"; quote the value to match it literally")
 	}
 	if text == "null" {
 		return nil, kqlErrorAt(src, lit.start, `unquoted null is unsupported; write "null" to match the string`)
@@ -273,7 +273,7 @@ func kqlNewRange(src string, path *kqlPath, op string, lit kqlLiteral) (kqlNode,
 
 // kqlFieldString prints a field name, quoted when it would not read back.
 func kqlFieldString(name string) string {
-	if name == "" || strings.ContainsAny(name, " \t\r\n()\"\\") || !utf8.ValidString(name) {
+	if name == "" || strings.ContainsAny(name, " \t\r\n()\"\\:<>*{}") || !utf8.ValidString(name) {
 		return strconv.Quote(name)
 	}
 	return name

@@ -238,6 +238,15 @@ func (s *kqlScanner) unquoted() (kqlLiteral, bool, *KQLError) {
 			i++
 			continue
 		}
+		if s.spaceAt(i) > 0 {
+			if s.keywordAt(i) {
+				break
+			}
+			j := s.spacesFrom(i) // take the whole run: keeps scanning linear
+			b.WriteString(s.src[i:j])
+			i = j
+			continue
+		}
 		if kqlSpecial(c) || s.keywordAt(i) {
 			break
 		}
@@ -348,10 +357,14 @@ func (s *kqlScanner) found() string {
 	for _, kw := range [...]string{"not", "and", "or"} {
 		if s.wordAt(s.pos, kw) {
 			if end := s.pos + len(kw); end == len(s.src) || s.spaceAt(end) > 0 {
-				return "keyword " + strconv.Quote(s.src[s.pos:end])
+				msg := "keyword " + strconv.Quote(s.src[s.pos:end])
+				if kw != "not" && s.pos > 0 && s.spaceAt(s.pos-1) == 0 && s.src[s.pos-1] != 0xA0 {
+					msg += " without whitespace before it (Kibana requires whitespace around and/or)"
+				}
+				return msg
 			}
 		}
 	}
 	r, _ := utf8.DecodeRuneInString(s.src[s.pos:])
-	return strconv.QuoteRune(r)
+	return strconv.Quote(string(r))
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // kqlParser turns a query into a tree of compiled nodes. It mirrors Kibana's
@@ -22,10 +23,37 @@ import (
 //
 // Kibana's other productions (free text without a field, field:{nested}) and
 // Lucene syntax Kibana would take literally are reported as unsupported.
+//
+// Kibana quirks kept on purpose, so a query means here what it means there:
+// "a:b c" is the one value "b c"; "a:cannot be" fails because "not " inside an
+// unquoted value is the not keyword; "a:b or" (no whitespace after or) is the
+// value "b or"; "x"or y needs whitespace before or; \n in an unquoted value is
+// a newline, so \not is a newline and "ot" (then trimmed to "ot").
 type kqlParser struct {
 	kqlScanner
 	// paths shares one compiled path per field name within a query.
 	paths map[string]*kqlPath
+	// depth counts open parentheses, to bound recursion.
+	depth int
+}
+
+// Limits that keep compile time and memory bounded on hostile input; real
+// rules stay far below them.
+const (
+	kqlMaxDepth    = 100 // nested parentheses
+	kqlMaxSegments = 32  // dot-separated parts of a field name
+)
+
+// open consumes "(" and checks the nesting limit; close with closeParen.
+func (p *kqlParser) open() (int, *KQLError) {
+	if p.depth >= kqlMaxDepth {
+		return 0, p.errorHere(fmt.Sprintf("parentheses nested deeper than %d", kqlMaxDepth))
+	}
+	p.depth++
+	open := p.pos
+	p.pos++
+	p.skipSpaces()
+	return open, nil
 }
 
 // kqlParse parses and compiles src.
@@ -99,6 +127,7 @@ func (p *kqlParser) closeParen(open int) *KQLError {
 		return p.errorHere(fmt.Sprintf(`expected ")" to close "(" at %s, found %s`, p.where(open), p.found()))
 	}
 	p.pos++
+	p.depth--
 	return nil
 }
 
@@ -106,9 +135,10 @@ func (p *kqlParser) sub() (kqlNode, *KQLError) {
 	if p.peek() != '(' {
 		return p.expression()
 	}
-	open := p.pos
-	p.pos++
-	p.skipSpaces()
+	open, err := p.open()
+	if err != nil {
+		return nil, err
+	}
 	n, err := p.or()
 	if err != nil {
 		return nil, err
@@ -170,9 +200,18 @@ func kqlIsKeyword(s string) bool {
 	return strings.EqualFold(s, "and") || strings.EqualFold(s, "or") || strings.EqualFold(s, "not")
 }
 
-// kqlLiteralSource returns a literal's text as written, trimmed, for messages.
+// kqlLiteralSource returns a literal's text as written, trimmed and cut to
+// 40 bytes, for messages.
 func kqlLiteralSource(src string, lit kqlLiteral) string {
-	return strings.TrimFunc(src[lit.start:lit.end], kqlTrimmable)
+	s := strings.TrimFunc(src[lit.start:lit.end], kqlTrimmable)
+	if len(s) > 40 {
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
 }
 
 // field checks a field-name literal and returns its compiled path.
@@ -187,6 +226,8 @@ func (p *kqlParser) field(lit kqlLiteral) (*kqlPath, *KQLError) {
 		return nil, kqlErrorAt(p.src, lit.start, "empty field name")
 	case !lit.quoted && (name[0] == '-' || name[0] == '+'):
 		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("Lucene %c operator is unsupported; use not", name[0]))
+	case strings.Count(name, ".") >= kqlMaxSegments:
+		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("field name has more than %d dot-separated parts", kqlMaxSegments))
 	}
 	if path, ok := p.paths[name]; ok {
 		return path, nil
@@ -212,9 +253,10 @@ func (p *kqlParser) list(path *kqlPath, after string) (kqlNode, *KQLError) {
 		}
 		return kqlNewValue(p.src, path, lit)
 	}
-	open := p.pos
-	p.pos++
-	p.skipSpaces()
+	open, err := p.open()
+	if err != nil {
+		return nil, err
+	}
 	n, err := p.orList(path)
 	if err != nil {
 		return nil, err
