@@ -182,15 +182,12 @@ func isSynthesized(field string) bool {
 // rulePrefilter derives lower-cased literals from a query, or nil when the
 // query can match a record without any of them appearing in its bytes.
 func rulePrefilter(q *Query) [][]byte {
-	terms, ok := q.Prefilter()
+	terms, ok := q.PrefilterFields(func(field string) bool { return !isSynthesized(field) })
 	if !ok || len(terms) == 0 {
 		return nil
 	}
 	var lits [][]byte
 	for _, t := range terms {
-		if isSynthesized(t.Field) {
-			return nil
-		}
 		if len(t.Literal) < 3 || strings.ContainsAny(t.Literal, "\"\\") || !isASCII(t.Literal) {
 			return nil // too weak, or escaped differently in the raw text
 		}

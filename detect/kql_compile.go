@@ -128,6 +128,14 @@ type Term struct {
 // the union of both sides. The slice is a fresh copy owned by the caller.
 func (q *Query) Prefilter() (terms []Term, ok bool) { return q.root.prefilter(nil) }
 
+// PrefilterFields is Prefilter restricted to terms whose field keep accepts
+// (the engine excludes fields that normalization synthesizes, whose values
+// never appear in a record's bytes): for a and b, a side naming only
+// rejected fields is passed over in favour of the other.
+func (q *Query) PrefilterFields(keep func(field string) bool) (terms []Term, ok bool) {
+	return q.root.prefilter(keep)
+}
+
 // kqlNode is one node of a compiled query.
 type kqlNode interface {
 	// match evaluates the node on a document without allocating.

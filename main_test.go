@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/internal/cosmostest"
+	"github.com/tripline/tripline/internal/hostsim"
+)
+
+// binary is the tripline executable built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tripline-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tripline")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func readExample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// isolatedEnv keeps a test away from the developer's settings and state.
+func isolatedEnv(t testing.TB, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"TRIPLINE_STATE_FILE":            filepath.Join(t.TempDir(), "state.db"),
+		"TRIPLINE_COSMOS_ENDPOINT":       "",
+		"TRIPLINE_WEBHOOK_URL":           "",
+		"TRIPLINE_TEAMS_WEBHOOK_URL":     "",
+		"TRIPLINE_SLACK_WEBHOOK_URL":     "",
+		"TRIPLINE_PAGERDUTY_ROUTING_KEY": "",
+		"TRIPLINE_RULES_DIR":             "",
+		"TRIPLINE_EXCEPTIONS_FILE":       "",
+		"XDG_STATE_HOME":                 t.TempDir(),
+		"EventHubName":                   "insights-activity-logs",
+		"EventHubConsumerGroup":          "tripline",
+		"NotificationRetrySchedule":      "0 */2 * * * *",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// runScan runs the binary's scan command and returns stdout, stderr and the
+// exit code.
+func runScan(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"scan"}, args...)...)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+type printedAlert struct {
+	ID   string `json:"id"`
+	Rule struct {
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Severity  string `json:"severity"`
+		RiskScore int    `json:"risk_score"`
+	} `json:"rule"`
+	State     string            `json:"state"`
+	Count     int               `json:"count"`
+	FirstSeen time.Time         `json:"first_seen"`
+	LastSeen  time.Time         `json:"last_seen"`
+	Group     map[string]string `json:"group"`
+	Source    string            `json:"source"`
+	Event     map[string]any    `json:"event"`
+}
+
+func parseAlerts(t *testing.T, stdout string) []printedAlert {
+	t.Helper()
+	var out []printedAlert
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		var a printedAlert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("scan --json printed a non-JSON line %q: %v", line, err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func TestScanExamplesTwiceEmbedded(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	stdout, stderr, code := runScan(t, env, "--json", "examples/activitylog-eventhub.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	alerts := parseAlerts(t, stdout)
+	if len(alerts) != 1 {
+		t.Fatalf("alerts = %d, want exactly 1:\n%s", len(alerts), stdout)
+	}
+	a := alerts[0]
+	if a.Rule.ID != "8b64d36a-1307-4b2e-a77b-a0027e4d27c8" || a.Rule.Name != "Azure Kubernetes Events Deleted" ||
+		a.Rule.Severity != "medium" || a.Rule.RiskScore != 47 || a.State != "new" || a.Count != 1 || a.Source != "activitylog" {
+		t.Errorf("alert = %+v", a)
+	}
+	if want := time.Date(2025, 5, 6, 9, 16, 48, 552190400, time.UTC); !a.FirstSeen.Equal(want) || !a.LastSeen.Equal(want) {
+		t.Errorf("first/last seen = %s/%s, want %s (the Success record)", a.FirstSeen, a.LastSeen, want)
+	}
+	if got := a.Event["event"].(map[string]any)["outcome"]; got != "success" {
+		t.Errorf("event.outcome = %v", got)
+	}
+	if a.Group["azure.activitylogs.identity.authorization.evidence.principal_id"] != "c2f4a6e8b0d14c3e9a5b7d9f1e2c4a6b" {
+		t.Errorf("group = %v", a.Group)
+	}
+	for _, want := range []string{"5 record(s) read, 0 skipped, 1 matched", "alerts: 1 new"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	stdout, stderr, code = runScan(t, env, "--json", "examples/activitylog-eventhub.json")
+	if code != 0 {
+		t.Fatalf("second run exit %d: %s", code, stderr)
+	}
+	again := parseAlerts(t, stdout)
+	if len(again) != 1 || again[0].State != "duplicate" || again[0].ID != a.ID || again[0].Count != 1 {
+		t.Fatalf("second run alerts = %+v, want the same alert as duplicate", again)
+	}
+	for _, want := range []string{"alerts: 0 new, 0 suppressed into open alerts, 1 already recorded", "nothing new"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("second summary lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// The same operation through Event Grid is that alert again.
+	stdout, _, _ = runScan(t, env, "--json", "examples/eventgrid-delivery.json")
+	eg := parseAlerts(t, stdout)
+	if len(eg) != 1 || eg[0].ID != a.ID || eg[0].State != "duplicate" {
+		t.Fatalf("event grid after activity log = %+v", eg)
+	}
+}
+
+func TestScanKubeAuditAndEventGridAlone(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	stdout, stderr, code := runScan(t, env, "--json", "examples/kube-audit-eventhub.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	alerts := parseAlerts(t, stdout)
+	if len(alerts) != 1 || alerts[0].Rule.Name != "Azure AKS Kubernetes Events Deleted (kube-audit)" || alerts[0].Count != 1 || alerts[0].Source != "kube-audit" {
+		t.Fatalf("kube-audit alerts = %+v", alerts)
+	}
+	// Event Grid first, on its own store: the mixed-case operation fires.
+	env = isolatedEnv(t, nil)
+	stdout, _, _ = runScan(t, env, "--json", "examples/eventgrid-delivery.json")
+	eg := parseAlerts(t, stdout)
+	if len(eg) != 1 || eg[0].State != "new" || eg[0].Source != "eventgrid" || eg[0].Rule.ID != "8b64d36a-1307-4b2e-a77b-a0027e4d27c8" {
+		t.Fatalf("event grid alerts = %+v", eg)
+	}
+	// Then the Activity Log: the first source won, this one is a duplicate.
+	stdout, _, _ = runScan(t, env, "--json", "examples/activitylog-eventhub.json")
+	al := parseAlerts(t, stdout)
+	if len(al) != 1 || al[0].State != "duplicate" || al[0].ID != eg[0].ID || al[0].Source != "eventgrid" {
+		t.Fatalf("activity log after event grid = %+v", al)
+	}
+}
+
+func TestScanArgumentsAndUnreadableInput(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	if _, stderr, code := runScan(t, env); code != 2 || !strings.Contains(stderr, "name at least one FILE") {
+		t.Errorf("no file: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runScan(t, env, "examples/nope.json"); code != 1 || !strings.Contains(stderr, "cannot read examples/nope.json") {
+		t.Errorf("missing file: exit %d, %s", code, stderr)
+	}
+	// Malformed records are skipped and counted with their position; exit 0.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"records":[42,{"time":"x","operationName":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE","resultType":"Success","correlationId":"b1"}]}
+{"records":[{"oops": ]}
+`), 0o644)
+	_, stderr, code := runScan(t, env, bad)
+	if code != 0 {
+		t.Fatalf("malformed input: exit %d, %s", code, stderr)
+	}
+	for _, want := range []string{"1 matched", "bad.json message 0, record 0 (byte 12): record is not a JSON object", "not valid JSON"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestScanAgainstCosmos(t *testing.T) {
+	endpoint, key := cosmostest.Endpoint(t)
+	db, container := cosmostest.NewContainerName(t)
+	env := isolatedEnv(t, map[string]string{
+		"TRIPLINE_COSMOS_ENDPOINT": endpoint, "TRIPLINE_COSMOS_KEY": key,
+		"TRIPLINE_COSMOS_DATABASE": db, "TRIPLINE_COSMOS_CONTAINER": container,
+	})
+	stdout, stderr, code := runScan(t, env, "--json", "examples/activitylog-eventhub.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	first := parseAlerts(t, stdout)
+	if len(first) != 1 || first[0].State != "new" || !strings.Contains(stderr, "store: Cosmos DB "+db+"/"+container) {
+		t.Fatalf("first = %+v\n%s", first, stderr)
+	}
+	stdout, stderr, _ = runScan(t, env, "--json", "examples/activitylog-eventhub.json")
+	second := parseAlerts(t, stdout)
+	if len(second) != 1 || second[0].State != "duplicate" || second[0].ID != first[0].ID {
+		t.Fatalf("second = %+v\n%s", second, stderr)
+	}
+}
+
+// TestTwoScanProcessesOneGroup runs two scan processes at once on the same
+// embedded store, each with different records of one suppression group: one
+// alert, exact total.
+func TestTwoScanProcessesOneGroup(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	dir := t.TempDir()
+	var files []string
+	for p := 0; p < 2; p++ {
+		var recs []string
+		for i := 0; i < 30; i++ {
+			recs = append(recs, fmt.Sprintf(`{"time":"2025-05-06T09:%02d:%02dZ","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/ARC-1","operationName":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE","category":"Administrative","resultType":"Success","correlationId":"p%d-%d","identity":{"authorization":{"evidence":{"principalId":"p1"}}}}`, 1+i/60, i%60, p, i))
+		}
+		// One message per record, so each process makes many store writes.
+		f := filepath.Join(dir, fmt.Sprintf("p%d.json", p))
+		os.WriteFile(f, []byte(`{"records":[`+strings.Join(recs, "]}\n{\"records\":[")+`]}`), 0o644)
+		files = append(files, f)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for p := range files {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			_, stderr, code := runScan(t, env, "--json", files[p])
+			if code != 0 {
+				t.Errorf("process %d: exit %d %s", p, code, stderr)
+			}
+			codes[p] = code
+		}(p)
+	}
+	wg.Wait()
+	// Rescanning one file reports the alert with the total of both processes.
+	stdout, _, _ := runScan(t, env, "--json", files[0])
+	alerts := parseAlerts(t, stdout)
+	if len(alerts) != 1 || alerts[0].Count != 60 || alerts[0].State != "duplicate" {
+		t.Fatalf("alerts after two processes = %+v, want one alert with count 60", alerts)
+	}
+}
+
+func TestHostSimulatorEndToEnd(t *testing.T) {
+	host := hostsim.Start(t, binary, hostsim.StartOptions{AppRoot: ".", Env: isolatedEnv(t, nil)})
+	ctx := context.Background()
+	bodies := [][]byte{
+		readExample(t, "activitylog-eventhub.json"),
+		readExample(t, "kube-audit-eventhub.json"),
+		[]byte(`not json at all`),
+		[]byte(`{"records":[42]}`),
+	}
+	out, err := host.EventHubBatch(ctx, "ActivityLogEvents", bodies, hostsim.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Success || out.Status != 200 {
+		t.Fatalf("ActivityLogEvents: status %d success %v (%s) body %s", out.Status, out.Success, out.Failure, out.Body)
+	}
+	logs := strings.Join(out.Logs, "\n")
+	for _, want := range []string{
+		"ActivityLogEvents: 4 message(s), 11 record(s), 2 skipped, 2 matched; alerts: 2 new, 0 suppressed, 0 duplicate match(es)",
+		`"name":"Azure Kubernetes Events Deleted","state":"new","count":1`,
+		`"name":"Azure AKS Kubernetes Events Deleted (kube-audit)","state":"new","count":1`,
+		"skipped message 2 (byte 2): not valid JSON",
+		"skipped message 3, record 0 (byte 12): record is not a JSON object",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("Logs lack %q:\n%s", want, logs)
+		}
+	}
+
+	status, outcomes, err := host.EventGridDelivery(ctx, "ResourceEvents", readExample(t, "eventgrid-delivery.json"), hostsim.EventGridSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 202 || len(outcomes) != 2 {
+		t.Fatalf("ResourceEvents: status %d, %d invocations", status, len(outcomes))
+	}
+	for i, o := range outcomes {
+		if !o.Success {
+			t.Fatalf("event %d failed: %s", i, o.Failure)
+		}
+	}
+	// Event 0 (diagnostic setting deleted) matches no built-in rule; event 1
+	// is the seed operation already recorded from the Activity Log.
+	if l := strings.Join(outcomes[0].Logs, "\n"); !strings.Contains(l, "1 record(s), 0 skipped, 0 matched") {
+		t.Errorf("event 0 logs: %s", l)
+	}
+	if l := strings.Join(outcomes[1].Logs, "\n"); !strings.Contains(l, `"name":"Azure Kubernetes Events Deleted","state":"duplicate","count":1`) {
+		t.Errorf("event 1 logs: %s", l)
+	}
+
+	timer, err := host.Timer(ctx, "NotificationRetry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !timer.Success || !strings.Contains(strings.Join(timer.Logs, "\n"), "delivery pass: 0 pending alert(s)") {
+		t.Fatalf("NotificationRetry: %v %s %q", timer.Success, timer.Failure, timer.Logs)
+	}
+}
+
+// flakyProxy is an HTTP reverse proxy in front of the Cosmos-protocol server
+// that can be switched off (every request answered 503 Service Unavailable,
+// keep-alive connections cut), to make the store unreachable and bring it
+// back. It rewrites the account's advertised locations to itself, or the
+// client would go to the server directly after its first call.
+type flakyProxy struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	down bool
+}
+
+func newFlakyProxy(t *testing.T, endpoint string) *flakyProxy {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/" && resp.Request.URL.Path != "" {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		b = regexp.MustCompile(`https?://127\.0\.0\.1:[0-9]+/`).ReplaceAll(b, []byte(p.srv.URL+"/"))
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			w.Header().Set("Connection", "close")
+			http.Error(w, `{"code":"ServiceUnavailable","message":"proxy is down"}`, http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *flakyProxy) set(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+	if down {
+		p.srv.CloseClientConnections()
+	}
+}
+
+// TestStoreOutageFailsInvocationThenRedeliveryRecovers: with Cosmos DB
+// unreachable the handler answers non-2xx (the host retries per function.json),
+// and once it is back the same batch yields exactly its alerts.
+func TestStoreOutageFailsInvocationThenRedeliveryRecovers(t *testing.T) {
+	endpoint, key := cosmostest.Endpoint(t)
+	db, container := cosmostest.NewContainerName(t)
+	proxy := newFlakyProxy(t, endpoint)
+	host := hostsim.Start(t, binary, hostsim.StartOptions{AppRoot: ".", Env: isolatedEnv(t, map[string]string{
+		"TRIPLINE_COSMOS_ENDPOINT": proxy.srv.URL + "/", "TRIPLINE_COSMOS_KEY": key,
+		"TRIPLINE_COSMOS_DATABASE": db, "TRIPLINE_COSMOS_CONTAINER": container,
+		"TRIPLINE_COSMOS_RETRY_BUDGET": "500ms",
+	})})
+	ctx := context.Background()
+	batch := [][]byte{readExample(t, "activitylog-eventhub.json"), readExample(t, "kube-audit-eventhub.json")}
+
+	proxy.set(true)
+	out, err := host.EventHubBatch(ctx, "ActivityLogEvents", batch, hostsim.BatchOptions{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Success || out.Status != 500 || len(out.Attempts) != 2 || out.Attempts[1].RetryCount != 1 {
+		t.Fatalf("store down: success=%v status=%d attempts=%d", out.Success, out.Status, len(out.Attempts))
+	}
+
+	proxy.set(false)
+	out, err = host.EventHubBatch(ctx, "ActivityLogEvents", batch, hostsim.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := strings.Join(out.Logs, "\n")
+	if !out.Success || !strings.Contains(logs, "alerts: 2 new, 0 suppressed, 0 duplicate match(es)") {
+		t.Fatalf("after recovery: success=%v logs=%s", out.Success, logs)
+	}
+	// And a further redelivery is all duplicates.
+	out, _ = host.EventHubBatch(ctx, "ActivityLogEvents", batch, hostsim.BatchOptions{})
+	if logs := strings.Join(out.Logs, "\n"); !out.Success || !strings.Contains(logs, "alerts: 0 new, 0 suppressed, 2 duplicate match(es)") {
+		t.Fatalf("redelivery: %s", logs)
+	}
+}
