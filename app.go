@@ -88,7 +88,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		if len(channels) > 0 {
-			a.pipeline.Notifier = dispatcher{&notify.Dispatcher{Channels: channels, Horizon: cfg.DeliveryHorizon, Logger: logger}, logger}
+			a.pipeline.Notifier = dispatcher{&notify.Dispatcher{Channels: channels, Horizon: cfg.DeliveryHorizon, RetryBase: cfg.DeliveryRetryBase, Logger: logger}, logger}
 		}
 	}
 	return a, nil

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/tripline/tripline/internal/cosmostest"
 	"github.com/tripline/tripline/internal/hostsim"
 )
@@ -445,5 +447,138 @@ func TestStoreOutageFailsInvocationThenRedeliveryRecovers(t *testing.T) {
 	out, _ = host.EventHubBatch(ctx, "ActivityLogEvents", batch, hostsim.BatchOptions{})
 	if logs := strings.Join(out.Logs, "\n"); !out.Success || !strings.Contains(logs, "alerts: 0 new, 0 suppressed, 2 duplicate match(es)") {
 		t.Fatalf("redelivery: %s", logs)
+	}
+}
+
+// webhookReceiver is a local Standard Webhooks receiver that verifies every
+// request with the official library and can fail on demand.
+type webhookReceiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	failing  bool
+	accepted []string // webhook-id of verified, accepted requests
+	rejected int
+	badSig   int
+}
+
+const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func newWebhookReceiver(t *testing.T) *webhookReceiver {
+	wh, err := standardwebhooks.NewWebhook(testWebhookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &webhookReceiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.failing {
+			r.rejected++
+			http.Error(w, "down for maintenance", http.StatusInternalServerError)
+			return
+		}
+		if err := wh.Verify(body, req.Header); err != nil {
+			r.badSig++
+			http.Error(w, "bad signature", http.StatusBadRequest)
+			return
+		}
+		r.accepted = append(r.accepted, req.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *webhookReceiver) setFailing(f bool) { r.mu.Lock(); r.failing = f; r.mu.Unlock() }
+func (r *webhookReceiver) counts() ([]string, int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.accepted...), r.rejected, r.badSig
+}
+
+func runDeliver(t *testing.T, env map[string]string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, "deliver")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestScanDeliversSignedWebhookOnce(t *testing.T) {
+	rcv := newWebhookReceiver(t)
+	env := isolatedEnv(t, map[string]string{"TRIPLINE_WEBHOOK_URL": rcv.srv.URL + "/hook", "TRIPLINE_WEBHOOK_SECRET": testWebhookSecret})
+	stdout, stderr, code := runScan(t, env, "--json", "examples/activitylog-eventhub.json", "examples/kube-audit-eventhub.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	alerts := parseAlerts(t, stdout)
+	accepted, rejected, bad := rcv.counts()
+	if len(alerts) != 2 || len(accepted) != 2 || rejected != 0 || bad != 0 {
+		t.Fatalf("alerts=%d accepted=%v rejected=%d badsig=%d", len(alerts), accepted, rejected, bad)
+	}
+	if !(accepted[0] == alerts[0].ID && accepted[1] == alerts[1].ID) {
+		t.Errorf("webhook-id %v, want the alert ids %s %s", accepted, alerts[0].ID, alerts[1].ID)
+	}
+	if strings.Contains(stderr, rcv.srv.URL) || strings.Contains(stderr, testWebhookSecret) {
+		t.Errorf("scan printed a channel secret:\n%s", stderr)
+	}
+	runScan(t, env, "examples/activitylog-eventhub.json", "examples/kube-audit-eventhub.json")
+	if accepted, _, _ := rcv.counts(); len(accepted) != 2 {
+		t.Fatalf("second scan delivered again: %v", accepted)
+	}
+}
+
+func TestReceiverDownThenDeliverAndTimerDeliverOnce(t *testing.T) {
+	rcv := newWebhookReceiver(t)
+	env := isolatedEnv(t, map[string]string{
+		"TRIPLINE_WEBHOOK_URL": rcv.srv.URL + "/hook", "TRIPLINE_WEBHOOK_SECRET": testWebhookSecret,
+		"TRIPLINE_DELIVERY_RETRY_BASE": "1ms",
+	})
+	rcv.setFailing(true)
+	_, stderr, code := runScan(t, env, "examples/activitylog-eventhub.json")
+	if code != 0 || !strings.Contains(stderr, "notifications: 1 alert(s) still pending on some channel; run `tripline deliver` to retry") {
+		t.Fatalf("receiver down: exit %d\n%s", code, stderr)
+	}
+	if accepted, rejected, _ := rcv.counts(); len(accepted) != 0 || rejected != 3 {
+		t.Fatalf("receiver down: accepted=%v rejected=%d, want 0 and 3 inline attempts", accepted, rejected)
+	}
+	rcv.setFailing(false)
+	stdout, stderr, code := runDeliver(t, env)
+	if code != 0 || !strings.Contains(stdout, "delivery pass: 1 pending alert(s), 1 sent, 0 failed, 0 still pending") {
+		t.Fatalf("deliver: exit %d %s %s", code, stdout, stderr)
+	}
+	stdout, _, _ = runDeliver(t, env)
+	if accepted, _, _ := rcv.counts(); len(accepted) != 1 || !strings.Contains(stdout, "delivery pass: 0 pending alert(s)") {
+		t.Fatalf("after two passes accepted=%v, second pass: %s", accepted, stdout)
+	}
+
+	// The same through the NotificationRetry timer of the running function.
+	rcv.setFailing(true)
+	runScan(t, env, "examples/kube-audit-eventhub.json")
+	rcv.setFailing(false)
+	time.Sleep(20 * time.Millisecond) // the 1 ms backoff of the failed channel is over
+	host := hostsim.Start(t, binary, hostsim.StartOptions{AppRoot: ".", Env: env})
+	ctx := context.Background()
+	for i, want := range []string{"delivery pass: 1 pending alert(s), 1 sent, 0 failed, 0 still pending", "delivery pass: 0 pending alert(s)"} {
+		out, err := host.Timer(ctx, "NotificationRetry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logs := strings.Join(out.Logs, "\n"); !out.Success || !strings.Contains(logs, want) {
+			t.Fatalf("timer %d: success=%v logs=%s", i, out.Success, logs)
+		}
+	}
+	if accepted, _, bad := rcv.counts(); len(accepted) != 2 || bad != 0 {
+		t.Fatalf("accepted=%v badsig=%d, want exactly one delivery per alert", accepted, bad)
 	}
 }

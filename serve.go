@@ -71,7 +71,7 @@ func routes(p *function.Pipeline) []handler.Route {
 		return handler.Result{Logs: outcomeLogs(inv, out)}, nil
 	})
 	retry := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
-		r, err := p.DeliverPending(ctx, deliverBatch)
+		r, err := p.DeliverPending(ctx, deliverBatch, false)
 		if err != nil {
 			return handler.Result{}, err
 		}
@@ -115,6 +115,7 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE)")
+	respectBackoff := fs.Bool("respect-backoff", false, "only channels whose backoff is over, as the timer does (default: flush every pending delivery now)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -129,7 +130,7 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tripline deliver: no notification channel is configured (TRIPLINE_WEBHOOK_URL, TRIPLINE_TEAMS_WEBHOOK_URL, TRIPLINE_SLACK_WEBHOOK_URL, TRIPLINE_PAGERDUTY_ROUTING_KEY)")
 		return 1
 	}
-	r, err := a.pipeline.DeliverPending(ctx, deliverBatch)
+	r, err := a.pipeline.DeliverPending(ctx, deliverBatch, !*respectBackoff)
 	if err != nil {
 		fmt.Fprintf(stderr, "tripline deliver: %v\n", err)
 		return 1

@@ -41,6 +41,7 @@ type Config struct {
 	SlackWebhookURL     Secret        `envconfig:"SLACK_WEBHOOK_URL" desc:"Slack incoming webhook URL. Empty: channel off."`
 	PagerDutyRoutingKey Secret        `envconfig:"PAGERDUTY_ROUTING_KEY" desc:"PagerDuty Events API v2 integration (routing) key. Empty: channel off."`
 	PagerDutyEventsURL  string        `envconfig:"PAGERDUTY_EVENTS_URL" default:"https://events.pagerduty.com/v2/enqueue" desc:"PagerDuty Events API v2 endpoint."`
+	DeliveryRetryBase   time.Duration `envconfig:"DELIVERY_RETRY_BASE" default:"1m" desc:"First wait before a failed notification is retried by the timer; it doubles per attempt up to an hour, never earlier than the receiver's Retry-After."`
 	DeliveryHorizon     time.Duration `envconfig:"DELIVERY_HORIZON" default:"24h" desc:"How long a pending notification is retried before it is marked failed."`
 }
 
@@ -127,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.CosmosRetryBudget <= 0 {
 		problems = append(problems, "TRIPLINE_COSMOS_RETRY_BUDGET: must be positive")
+	}
+	if c.DeliveryRetryBase <= 0 {
+		problems = append(problems, "TRIPLINE_DELIVERY_RETRY_BASE: must be positive")
 	}
 	if c.DeliveryHorizon <= 0 {
 		problems = append(problems, "TRIPLINE_DELIVERY_HORIZON: must be positive")

@@ -44,7 +44,7 @@ func TestSettingsDoc(t *testing.T) {
 }
 
 func TestValidateRejectsBadChannelURLsWithoutEchoingThem(t *testing.T) {
-	c := Config{AlertTTL: 720 * 3600e9, DeliveryHorizon: 3600e9, CosmosRetryBudget: 30e9, PagerDutyEventsURL: "https://events.pagerduty.com/v2/enqueue"}
+	c := Config{AlertTTL: 720 * 3600e9, DeliveryHorizon: 3600e9, DeliveryRetryBase: 60e9, CosmosRetryBudget: 30e9, PagerDutyEventsURL: "https://events.pagerduty.com/v2/enqueue"}
 	c.SlackWebhookURL = "http://hooks.example.com/services/T000/B000/SECRETTOKEN"
 	c.WebhookURL = "https://example.com/hook?token=SECRETTOKEN"
 	err := c.Validate()

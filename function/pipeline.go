@@ -364,7 +364,7 @@ func (p *Pipeline) report(doc *groupDoc, ap applied, out *Outcome) {
 // pending for the retry pass; they never fail the invocation.
 func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *Outcome) {
 	for _, f := range fresh {
-		pending, _, err := p.deliverOne(ctx, f.docID, f.id, true)
+		pending, _, err := p.deliverOne(ctx, f.docID, f.id, true, false)
 		if err != nil {
 			p.logger().Warn("delivery state not recorded; the retry pass will resend", "alert", f.id, "error", err)
 		}
@@ -375,9 +375,10 @@ func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *O
 }
 
 // deliverOne attempts the pending deliveries of one alert and writes the new
-// state back. inline means the caller created the alert and holds its lease.
-// It reports whether the alert is still pending.
-func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline bool) (bool, deliveryCount, error) {
+// state back. inline means the caller created the alert and holds its lease;
+// force attempts pending channels even before their backoff is over. It
+// reports whether the alert is still pending.
+func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline, force bool) (bool, deliveryCount, error) {
 	var scratch Outcome
 	var n deliveryCount
 	doc, etag, err := p.load(ctx, docID, &scratch)
@@ -389,7 +390,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 		return false, n, nil
 	}
 	if !inline {
-		if !p.Notifier.Due(&sa.Alert) {
+		if !sa.Pending() || (!force && !p.Notifier.Due(&sa.Alert)) {
 			return sa.Pending(), n, nil
 		}
 		// Claim: push NextAttempt out, so a concurrent pass skips it.
@@ -489,9 +490,11 @@ type DeliverResult struct {
 }
 
 // DeliverPending runs one pass of pending deliveries: the NotificationRetry
-// timer function and `tripline deliver` both call it. Channels that already
-// accepted an alert are never sent it again.
-func (p *Pipeline) DeliverPending(ctx context.Context, limit int) (DeliverResult, error) {
+// timer function and `tripline deliver` both call it. The timer respects each
+// channel's backoff; force (an operator flushing the queue by hand) attempts
+// every pending channel now. Channels that already accepted an alert are
+// never sent it again.
+func (p *Pipeline) DeliverPending(ctx context.Context, limit int, force bool) (DeliverResult, error) {
 	var r DeliverResult
 	if p.Notifier == nil {
 		return r, nil
@@ -511,7 +514,7 @@ func (p *Pipeline) DeliverPending(ctx context.Context, limit int) (DeliverResult
 				continue
 			}
 			r.Alerts++
-			still, n, err := p.deliverOne(ctx, doc.ID, sa.ID, false)
+			still, n, err := p.deliverOne(ctx, doc.ID, sa.ID, false, force)
 			if err != nil {
 				return r, fmt.Errorf("deliver alert %s: %w", sa.ID, err)
 			}
