@@ -32,7 +32,7 @@ func seedRecord(corr string, at time.Time, principal, cluster string) map[string
 		"category":      "Administrative",
 		"resultType":    "Success",
 		"correlationId": corr,
-		"identity": map[string]any{"authorization": map[string]any{"evidence": map[string]any{"principalId": principal}}},
+		"identity":      map[string]any{"authorization": map[string]any{"evidence": map[string]any{"principalId": principal}}},
 	}
 }
 
