@@ -259,7 +259,18 @@ func TestScanAgainstCosmos(t *testing.T) {
 // embedded store, each with different records of one suppression group: one
 // alert, exact total.
 func TestTwoScanProcessesOneGroup(t *testing.T) {
-	env := isolatedEnv(t, nil)
+	t.Run("bolt", func(t *testing.T) { twoScanProcesses(t, isolatedEnv(t, nil)) })
+	t.Run("cosmos", func(t *testing.T) {
+		endpoint, key := cosmostest.Endpoint(t)
+		db, container := cosmostest.NewContainerName(t)
+		twoScanProcesses(t, isolatedEnv(t, map[string]string{
+			"TRIPLINE_COSMOS_ENDPOINT": endpoint, "TRIPLINE_COSMOS_KEY": key,
+			"TRIPLINE_COSMOS_DATABASE": db, "TRIPLINE_COSMOS_CONTAINER": container,
+		}))
+	})
+}
+
+func twoScanProcesses(t *testing.T, env map[string]string) {
 	dir := t.TempDir()
 	var files []string
 	for p := 0; p < 2; p++ {
