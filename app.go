@@ -159,13 +159,13 @@ func openStore(ctx context.Context, cfg function.Config) (function.Store, string
 		} else {
 			cred, err := cosmos.DefaultCredential(cfg.ClientID)
 			if err != nil {
-				return nil, "", nil, fmt.Errorf("Azure identity for Cosmos DB (AZURE_CLIENT_ID): %w", err)
+				return nil, "", nil, fmt.Errorf("managed identity for Cosmos DB (AZURE_CLIENT_ID): %w", err)
 			}
 			opts.Credential = cred
 		}
 		c, err := cosmos.New(ctx, opts)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("Cosmos DB store (TRIPLINE_COSMOS_ENDPOINT): %w", err)
+			return nil, "", nil, fmt.Errorf("open the Cosmos DB store (TRIPLINE_COSMOS_ENDPOINT): %w", err)
 		}
 		st, desc = c, "Cosmos DB "+cfg.CosmosDatabase+"/"+cfg.CosmosContainer
 	} else {

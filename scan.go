@@ -320,12 +320,11 @@ func isTerminal(w io.Writer) bool {
 // progress draws a one-line progress bar on a terminal, at most 5 times a
 // second.
 type progress struct {
-	w       io.Writer
-	on      bool
-	start   time.Time
-	last    time.Time
-	drawn   bool
-	records int
+	w     io.Writer
+	on    bool
+	start time.Time
+	last  time.Time
+	drawn bool
 }
 
 func newProgress(w io.Writer, on bool) *progress {
