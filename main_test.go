@@ -397,7 +397,7 @@ func newFlakyProxy(t *testing.T, endpoint string) *flakyProxy {
 		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		return nil
 	}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		down := p.down
 		p.mu.Unlock()
@@ -408,6 +408,7 @@ func newFlakyProxy(t *testing.T, endpoint string) *flakyProxy {
 		}
 		rp.ServeHTTP(w, r)
 	}))
+	p.srv.Start()
 	t.Cleanup(p.srv.Close)
 	return p
 }

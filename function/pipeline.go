@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -87,8 +88,9 @@ type Outcome struct {
 	StoreCalls int
 }
 
-// maxApplyAttempts bounds optimistic-concurrency retries per group.
-const maxApplyAttempts = 8
+// maxApplyAttempts bounds optimistic-concurrency retries per group; between
+// attempts a short random pause lets the competing writer finish.
+const maxApplyAttempts = 20
 
 // inlineLease keeps the retry pass off an alert while the invocation that
 // created it makes the inline delivery attempt.
@@ -197,6 +199,11 @@ type freshAlert struct {
 func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
 	docID := groupDocID(g.rule.ID, g.key)
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		if attempt > 0 {
+			if err := conflictPause(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		doc, etag, err := p.load(ctx, docID, out)
 		if err != nil {
 			return nil, err
@@ -233,6 +240,20 @@ func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[str
 		return ap.created, nil
 	}
 	return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
+}
+
+// conflictPause waits a random 0–2^attempt ms (at most 250 ms) after a
+// write conflict, so competing writers do not retry in lockstep.
+func conflictPause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(time.Millisecond<<attempt, 250*time.Millisecond)) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (p *Pipeline) load(ctx context.Context, id string, out *Outcome) (*groupDoc, string, error) {
