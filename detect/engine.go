@@ -1,9 +1,7 @@
 package detect
 
 import (
-	"bytes"
 	"fmt"
-	"strings"
 )
 
 // Engine is a compiled rule set. It is immutable after NewEngine and safe for
@@ -11,12 +9,9 @@ import (
 type Engine struct {
 	rules      []*Rule
 	exceptions map[string][]*Query
-	// prefilters[i] holds rule i's lower-cased literals: a record whose
-	// bytes contain none of them cannot match rule i. nil means rule i must
-	// always be evaluated.
-	prefilters [][][]byte
-	// alwaysDecode is true when some rule has no usable prefilter.
-	alwaysDecode bool
+	// pf skips records no rule can match without decoding them
+	// (prefilter.go).
+	pf *prefilter
 }
 
 // Exception drops a rule's matches that also match Query (the false-positive
@@ -61,12 +56,8 @@ func NewEngine(rules []*Rule, exceptions []Exception) (*Engine, error) {
 			return nil, fmt.Errorf("rule_id %s is used by both %s and %s", r.ID, prev, r.File)
 		}
 		ids[r.ID] = r.File
-		pf := rulePrefilter(r.Query)
-		if pf == nil {
-			e.alwaysDecode = true
-		}
-		e.prefilters = append(e.prefilters, pf)
 	}
+	e.pf = newPrefilter(rules)
 	for _, x := range exceptions {
 		if _, ok := ids[x.RuleID]; !ok {
 			return nil, fmt.Errorf("exception for unknown rule_id %s", x.RuleID)
@@ -82,10 +73,112 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // Evaluate splits one message into records, normalizes them and evaluates
 // every rule, appending matches and skips to res. It never fails: bad records
 // become Skips.
+//
+// This is the hot path: records are cut out without decoding (split_fast.go)
+// and a record is decoded only when the prefilter derived from the rules
+// (prefilter.go) says some rule may match it, so a record that no rule can
+// match costs no allocation. Matches, record counts and the skips of invalid
+// JSON are exactly those of EvaluateReference; a record that is valid JSON
+// but not an Azure record is reported as a skip only when it was decoded.
 func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
+	sp := splitPool.Get().(*splitter)
+	defer splitPool.Put(sp)
+	sp.split(msg)
+	c := e.newCandidates(sp, msg)
+	index := 0
+	for _, s := range sp.spans {
+		res.Records++
+		if !s.obj {
+			res.Skips = append(res.Skips, Skip{Message: message, Record: index, Offset: int64(s.start), Reason: "record is not a JSON object"})
+			index++
+			continue
+		}
+		raw := msg[s.start:s.end:s.end]
+		if c.test(raw, s.start) {
+			e.decodeAndMatch(message, RawRecord{Index: index, Offset: int64(s.start), Bytes: raw}, res)
+		}
+		index++
+	}
+	if sp.tail >= 0 {
+		// The rest of the message needs encoding/json's judgement.
+		splitRecordsFrom(msg, int64(sp.tail), sp.tailIndex, func(rec RawRecord) {
+			res.Records++
+			if c.test(rec.Bytes, int(rec.Offset)) {
+				e.decodeAndMatch(message, rec, res)
+			}
+		}, func(record int, offset int64, reason string) {
+			if record >= 0 {
+				res.Records++
+			}
+			res.Skips = append(res.Skips, Skip{Message: message, Record: record, Offset: offset, Reason: reason})
+		})
+	}
+}
+
+// candidates decides, for the records of one message, which ones to decode.
+type candidates struct {
+	pf *prefilter
+	// lower is the message lower-cased (nil when no literal folds case).
+	lower []byte
+	// hiding: escapes or case mappings in the message could hide literals.
+	hiding bool
+	// any: some rule may match somewhere in the message.
+	any bool
+	// may[i]: rule i may match somewhere in the message.
+	may []bool
+}
+
+// newCandidates runs the prefilter on the whole message: most messages
+// stop there.
+func (e *Engine) newCandidates(sp *splitter, msg []byte) candidates {
+	pf := e.pf
+	c := candidates{pf: pf}
+	if pf.fold {
+		sp.lower = lowerASCII(sp.lower, msg)
+		c.lower = sp.lower
+	}
+	c.hiding = pf.always || pf.hides(msg)
+	if cap(sp.may) < len(pf.rules) {
+		sp.may = make([]bool, len(pf.rules))
+	}
+	c.may = sp.may[:len(pf.rules)]
+	c.any = c.hiding
+	for i := range c.may {
+		c.may[i] = pf.ruleMayMatch(i, msg, c.lower)
+		c.any = c.any || c.may[i]
+	}
+	return c
+}
+
+// test reports whether the record raw, at offset off in the message, must
+// be decoded.
+func (c *candidates) test(raw []byte, off int) bool {
+	if !c.any {
+		return false
+	}
+	if c.hiding && (c.pf.always || c.pf.hides(raw)) {
+		return true
+	}
+	var low []byte
+	if c.lower != nil {
+		low = c.lower[off : off+len(raw)]
+	}
+	for i, m := range c.may {
+		if m && c.pf.ruleMayMatch(i, raw, low) {
+			return true
+		}
+	}
+	return false
+}
+
+// EvaluateReference is the straightforward path Evaluate must agree with:
+// SplitRecords, then Normalize and every rule's Query.Match on every record.
+// Unlike Evaluate it reports every record that is not an Azure record as a
+// skip. It exists for differential tests and benchmarks.
+func (e *Engine) EvaluateReference(message int, msg []byte, res *Result) {
 	SplitRecords(msg, func(rec RawRecord) {
 		res.Records++
-		e.evaluateRecord(message, rec, res)
+		e.decodeAndMatch(message, rec, res)
 	}, func(record int, offset int64, reason string) {
 		if record >= 0 {
 			res.Records++
@@ -94,10 +187,8 @@ func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
 	})
 }
 
-func (e *Engine) evaluateRecord(message int, rec RawRecord, res *Result) {
-	if !e.alwaysDecode && !e.anyCandidate(rec.Bytes) {
-		return
-	}
+// decodeAndMatch normalizes one record and records its matches.
+func (e *Engine) decodeAndMatch(message int, rec RawRecord, res *Result) {
 	ev, err := Normalize(rec.Bytes)
 	if err != nil {
 		res.Skips = append(res.Skips, Skip{Message: message, Record: rec.Index, Offset: rec.Offset, Reason: err.Error()})
@@ -142,127 +233,4 @@ func (e *Engine) excepted(r *Rule, ev *Event) bool {
 		}
 	}
 	return false
-}
-
-// anyCandidate reports whether some rule may match the record: some literal
-// of its prefilter occurs in the bytes (ASCII case-insensitively, because
-// normalization upper-cases Event Grid operation names). Escapes could hide a
-// literal, so a record with \u or \/ escapes is always a candidate.
-func (e *Engine) anyCandidate(raw []byte) bool {
-	if hasHidingEscape(raw) {
-		return true
-	}
-	for _, lits := range e.prefilters {
-		for _, lit := range lits {
-			if containsFold(raw, lit) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// synthesized fields are set by normalization rather than copied from the
-// record's text, so their values cannot be searched for in the raw bytes.
-var synthesizedFields = []string{
-	"event.dataset", "event.kind", "event.type", "event.duration", "event.module",
-	"data_stream.", "cloud.provider", "log.level", "azure.activitylogs.event_category",
-	"@timestamp",
-}
-
-func isSynthesized(field string) bool {
-	for _, s := range synthesizedFields {
-		if field == s || (strings.HasSuffix(s, ".") && strings.HasPrefix(field, s)) {
-			return true
-		}
-	}
-	return false
-}
-
-// rulePrefilter derives lower-cased literals from a query, or nil when the
-// query can match a record without any of them appearing in its bytes.
-func rulePrefilter(q *Query) [][]byte {
-	terms, ok := q.PrefilterFields(func(field string) bool { return !isSynthesized(field) })
-	if !ok || len(terms) == 0 {
-		return nil
-	}
-	var lits [][]byte
-	for _, t := range terms {
-		if len(t.Literal) < 3 || strings.ContainsAny(t.Literal, "\"\\") || !isASCII(t.Literal) {
-			return nil // too weak, or escaped differently in the raw text
-		}
-		lits = append(lits, []byte(strings.ToLower(t.Literal)))
-	}
-	return lits
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func hasHidingEscape(b []byte) bool {
-	// In double-encoded text (kube-audit properties.log) the escape is \\u,
-	// which still contains \u, so one search covers every level.
-	return bytes.Contains(b, []byte(`\u`)) || bytes.Contains(b, []byte(`\/`))
-}
-
-// containsFold reports whether lowerNeedle occurs in hay, ASCII
-// case-insensitively. lowerNeedle must be lower-case.
-func containsFold(hay, lowerNeedle []byte) bool {
-	if len(lowerNeedle) == 0 {
-		return true
-	}
-	first := lowerNeedle[0]
-	upperFirst := first
-	if first >= 'a' && first <= 'z' {
-		upperFirst = first - 'a' + 'A'
-	}
-	n := len(lowerNeedle)
-	for i := 0; i+n <= len(hay); {
-		j := indexEither(hay[i:len(hay)-n+1], first, upperFirst)
-		if j < 0 {
-			return false
-		}
-		i += j
-		if equalFoldLower(hay[i:i+n], lowerNeedle) {
-			return true
-		}
-		i++
-	}
-	return false
-}
-
-func indexEither(b []byte, c1, c2 byte) int {
-	if c1 == c2 {
-		return bytes.IndexByte(b, c1)
-	}
-	i1 := bytes.IndexByte(b, c1)
-	if i1 == 0 {
-		return 0
-	}
-	limit := b
-	if i1 > 0 {
-		limit = b[:i1]
-	}
-	if i2 := bytes.IndexByte(limit, c2); i2 >= 0 {
-		return i2
-	}
-	return i1
-}
-
-func equalFoldLower(s, lower []byte) bool {
-	for i, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -47,16 +47,23 @@ type RawRecord struct {
 // a syntax error stops the walk of the message (the stream is unusable past
 // it) and is reported with its offset.
 func SplitRecords(msg []byte, fn func(RawRecord), skip func(record int, offset int64, reason string)) {
-	dec := json.NewDecoder(bytes.NewReader(msg))
-	index := 0
+	splitRecordsFrom(msg, 0, 0, fn, skip)
+}
+
+// splitRecordsFrom is SplitRecords on msg[from:], reporting offsets in msg
+// and numbering records from index on: the same walk SplitRecords makes
+// once it has reached from with index records behind it (from must be the
+// end of a top-level value, or 0).
+func splitRecordsFrom(msg []byte, from int64, index int, fn func(RawRecord), skip func(record int, offset int64, reason string)) {
+	dec := json.NewDecoder(bytes.NewReader(msg[from:]))
 	for {
 		var top json.RawMessage
-		start := dec.InputOffset()
+		start := from + dec.InputOffset()
 		if err := dec.Decode(&top); err != nil {
 			if err == io.EOF {
 				return
 			}
-			skip(-1, syntaxOffset(err, start), "not valid JSON: "+jsonProblem(err))
+			skip(-1, syntaxOffset(err, start-from)+from, "not valid JSON: "+jsonProblem(err))
 			return
 		}
 		start = skipSpace(msg, start)

@@ -35,6 +35,17 @@ type metaWarning struct {
 // The returned error describes what is wrong with the envelope (it becomes a
 // 400); warnings describe ignored Metadata problems.
 func decodeInvocation(r *Route, body []byte) (*Invocation, []metaWarning, error) {
+	if r.Trigger == EventHubBatch && r.DataType == DataTypeString {
+		if inv, warns, ok := decodeEventHubFast(r, body); ok {
+			return inv, warns, nil
+		}
+	}
+	return decodeInvocationGeneral(r, body)
+}
+
+// decodeInvocationGeneral is decodeInvocation without the fast path
+// (decode_fast.go): it takes every form the host may send.
+func decodeInvocationGeneral(r *Route, body []byte) (*Invocation, []metaWarning, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, nil, errors.New("empty request body: want a JSON object {\"Data\":{...},\"Metadata\":{...}}")

@@ -1,0 +1,419 @@
+package handler
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math/bits"
+	"unicode/utf8"
+)
+
+// This file is the fast path for the request Tripline receives most: an
+// Event Hubs batch with dataType string, whose Data.<binding> is a JSON
+// string holding a JSON array of JSON strings, one per body (the message
+// bodies are therefore escaped twice; functions-host-protocol.md §0, §2).
+//
+// Instead of decoding the envelope into maps, unquoting Data.<binding> into
+// a string, converting it to bytes and unmarshalling that into []string (one
+// allocation and copy per layer and per element), it walks the request body
+// once and writes each body, with both escape layers removed in the same
+// pass, into one buffer shared by the invocation's messages. Plain runs of
+// text are copied as runs.
+//
+// It accepts only the exact shape the host sends and gives up (ok false) on
+// anything else (other keys, escapes in keys, \u escapes in the outer
+// layers, invalid UTF-8, null elements...): decodeInvocation then takes the
+// general path, so the result is always what the general path gives.
+
+// decodeEventHubFast decodes an EventHubBatch request of a DataTypeString
+// route, or reports ok false.
+func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWarning, ok bool) {
+	i := skipWS(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipWS(body, i+1)
+	var data []byte // Data.<binding>: the JSON string, quotes included
+	var meta []byte // Metadata's JSON object
+	for {
+		if i >= len(body) || body[i] != '"' {
+			return nil, nil, false
+		}
+		key, end, plain := plainString(body, i)
+		if !plain {
+			return nil, nil, false
+		}
+		i = skipWS(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return nil, nil, false
+		}
+		i = skipWS(body, i+1)
+		switch {
+		case string(key) == "Data" && data == nil:
+			if data, i, ok = dataString(body, i, r.Binding); !ok {
+				return nil, nil, false
+			}
+		case string(key) == "Metadata" && meta == nil:
+			end := skipValue(body, i)
+			if end < 0 || body[i] != '{' {
+				return nil, nil, false
+			}
+			meta, i = body[i:end], end
+		default:
+			return nil, nil, false
+		}
+		i = skipWS(body, i)
+		if i >= len(body) {
+			return nil, nil, false
+		}
+		if body[i] == '}' {
+			break
+		}
+		if body[i] != ',' {
+			return nil, nil, false
+		}
+		i = skipWS(body, i+1)
+	}
+	if data == nil || skipWS(body, i+1) != len(body) {
+		return nil, nil, false
+	}
+	var metadata map[string]json.RawMessage
+	if meta != nil {
+		if err := json.Unmarshal(meta, &metadata); err != nil {
+			return nil, nil, false
+		}
+	}
+	bodies, ok := unquoteBatch(data[1 : len(data)-1])
+	if !ok {
+		return nil, nil, false
+	}
+
+	inv = &Invocation{Function: r.Function, Trigger: r.Trigger}
+	warn := func(key string, err error) { warns = append(warns, metaWarning{key, err}) }
+	if raw, ok := lookup(metadata, "RetryContext"); ok {
+		rc, err := decodeRetryContext(raw)
+		if err != nil {
+			warn("RetryContext", err)
+		} else {
+			inv.RetryCount, inv.MaxRetryCount = rc.count, rc.max
+		}
+	}
+	inv.Messages = make([]Message, len(bodies))
+	for k, b := range bodies {
+		inv.Messages[k] = Message{Body: b, SequenceNumber: -1}
+	}
+	decodeBatchMetadata(inv, metadata, warn)
+	return inv, warns, true
+}
+
+// dataString reads the Data object at body[i], which must hold exactly the
+// binding's key with a JSON string value; it returns that string (quotes
+// included) and the offset after the object.
+func dataString(body []byte, i int, binding string) ([]byte, int, bool) {
+	if i >= len(body) || body[i] != '{' {
+		return nil, 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	key, end, plain := plainString(body, i)
+	if !plain || string(key) != binding {
+		return nil, 0, false
+	}
+	i = skipWS(body, end)
+	if i >= len(body) || body[i] != ':' {
+		return nil, 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	vs := i
+	i = stringEnd(body, i)
+	if i < 0 {
+		return nil, 0, false
+	}
+	str := body[vs:i]
+	i = skipWS(body, i)
+	if i >= len(body) || body[i] != '}' {
+		return nil, 0, false
+	}
+	return str, i + 1, true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString returns the content of the JSON string at b[i] when it has no
+// escapes and no control or non-ASCII bytes.
+func plainString(b []byte, i int) (content []byte, end int, plain bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// stringEnd returns the offset after the JSON string at b[i], or -1. It
+// checks only the structure (escapes are validated when unquoted).
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the offset after the JSON object or array at b[i], or
+// -1. It checks only brackets and strings; the caller validates the value.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i = stringEnd(b, i); i < 0 {
+				return -1
+			}
+			i--
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
+}
+
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// specialMask has the high bit set in each byte of x that is '"', '\\', a
+// control character or non-ASCII; only the lowest set byte is exact.
+func specialMask(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	s := x ^ (lo8 * '\\')
+	return ((q-lo8)&^q | (s-lo8)&^s | (x-lo8*0x20)&^x | x) & hi8
+}
+
+// plainRun returns the end of the run of bytes at b[i:] that stand for
+// themselves at every string level: printable ASCII other than '"' and '\'.
+func plainRun(b []byte, i int) int {
+	for len(b)-i >= 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(b) {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// outer reads the text the outer JSON string s (without its quotes) stands
+// for, one character at a time, except for runs.
+type outer struct {
+	s []byte
+	i int
+}
+
+// next returns the next character of the unquoted text. ok is false at the end or on anything the fast path
+// does not take (\u escapes, raw control characters, a raw quote).
+func (o *outer) next() (c byte, ok bool) {
+	if o.i >= len(o.s) {
+		return 0, false
+	}
+	c = o.s[o.i]
+	switch {
+	case c == '\\':
+		if o.i+1 >= len(o.s) {
+			return 0, false
+		}
+		switch e := o.s[o.i+1]; e {
+		case '"', '\\', '/':
+			c = e
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		default:
+			return 0, false
+		}
+		o.i += 2
+		return c, true
+	case c == '"' || c < 0x20:
+		return 0, false
+	}
+	o.i++
+	return c, true
+}
+
+// ws skips JSON whitespace of the unquoted text and returns the next
+// character, unconsumed.
+func (o *outer) ws() (byte, bool) {
+	for {
+		save := o.i
+		c, ok := o.next()
+		if !ok {
+			return 0, false
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			o.i = save
+			return c, true
+		}
+	}
+}
+
+// unquoteBatch turns the content of Data.<binding> (a JSON string holding a
+// JSON array of JSON strings) into the bodies, in one pass, all in one
+// buffer.
+func unquoteBatch(s []byte) ([][]byte, bool) {
+	o := outer{s: s}
+	if c, ok := o.ws(); !ok || c != '[' {
+		return nil, false
+	}
+	o.next()
+	buf := make([]byte, 0, len(s))
+	var bodies [][]byte
+	c, ok := o.ws()
+	if !ok {
+		return nil, false
+	}
+	if c == ']' {
+		o.next()
+		bodies = [][]byte{}
+	} else {
+		for {
+			if c, ok = o.next(); !ok || c != '"' {
+				return nil, false
+			}
+			start := len(buf)
+			if buf, ok = o.element(buf); !ok {
+				return nil, false
+			}
+			bodies = append(bodies, buf[start:len(buf):len(buf)])
+			if c, ok = o.ws(); !ok {
+				return nil, false
+			}
+			o.next()
+			if c == ']' {
+				break
+			}
+			if c != ',' {
+				return nil, false
+			}
+			if _, ok = o.ws(); !ok {
+				return nil, false
+			}
+		}
+	}
+	if o.i < len(o.s) {
+		if _, ok := o.ws(); ok || o.i < len(o.s) {
+			return nil, false // something after the array
+		}
+	}
+	return bodies, true
+}
+
+// element appends the body of one array element to buf, its opening quote
+// already read, up to and including its closing quote.
+func (o *outer) element(buf []byte) ([]byte, bool) {
+	for {
+		end := plainRun(o.s, o.i)
+		buf = append(buf, o.s[o.i:end]...)
+		o.i = end
+		if o.i >= len(o.s) {
+			return nil, false
+		}
+		if c := o.s[o.i]; c >= 0x80 {
+			r, n := utf8.DecodeRune(o.s[o.i:])
+			if r == utf8.RuneError && n <= 1 {
+				return nil, false // the general path replaces it with U+FFFD
+			}
+			buf = append(buf, o.s[o.i:o.i+n]...)
+			o.i += n
+			continue
+		}
+		c, ok := o.next()
+		if !ok {
+			return nil, false
+		}
+		switch {
+		case c == '"':
+			return buf, true
+		case c == '\\':
+			e, ok := o.next()
+			if !ok {
+				return nil, false
+			}
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				var r rune
+				for k := 0; k < 4; k++ {
+					h, ok := o.next()
+					if !ok {
+						return nil, false
+					}
+					switch {
+					case h >= '0' && h <= '9':
+						r = r<<4 | rune(h-'0')
+					case h >= 'a' && h <= 'f':
+						r = r<<4 | rune(h-'a'+10)
+					case h >= 'A' && h <= 'F':
+						r = r<<4 | rune(h-'A'+10)
+					default:
+						return nil, false
+					}
+				}
+				if r >= 0xD800 && r < 0xE000 {
+					return nil, false // surrogates: the general path pairs them
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				return nil, false
+			}
+		case c < 0x20:
+			return nil, false
+		default:
+			buf = append(buf, c) // '/' written as \/ in the outer layer
+		}
+	}
+}
