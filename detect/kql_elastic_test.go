@@ -169,6 +169,43 @@ func TestElasticRuleDocuments(t *testing.T) {
 			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"GetBlob"},"azure":{"platformlogs":{"identity":{"type":"SAS"},
 				"statusCode":403,"uri":"https://md-hdd-x.blob.storage.azure.net/$system/vm1.0c9f.status?sv=2018-03-28&sr=b&sp=r"}}}`,
 		},
+		{
+			file:  "impact_kubernetes_pod_deleted.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/PODS/DELETE"}}}`,
+			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Failure"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/PODS/DELETE"}}}`,
+		},
+		{
+			file:  "impact_resource_group_deletion.toml",
+			match: `{"event.dataset":"azure.activitylogs","event.outcome":"success","azure.activitylogs.operation_name":"MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/DELETE"}`,
+			miss:  `{"event.dataset":"azure.activitylogs","event.outcome":"success","azure.activitylogs.operation_name":"MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE"}`,
+		},
+		{
+			file:  "execution_command_virtual_machine.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION"}}}`,
+			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE"}}}`,
+		},
+		{
+			file:  "execution_automation_runbook_created_or_modified.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/RUNBOOKS/PUBLISH/ACTION"}}}`,
+			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/RUNBOOKS/DELETE"}}}`,
+		},
+		{
+			file:  "persistence_automation_webhook_created.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/WEBHOOKS/WRITE"}}}`,
+			miss:  `{"event":{"dataset":"azure.platformlogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/WEBHOOKS/WRITE"}}}`,
+		},
+		{
+			file:  "privilege_escalation_kubernetes_aks_rolebinding_created.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/RBAC.AUTHORIZATION.K8S.IO/CLUSTERROLEBINDINGS/WRITE"}}}`,
+			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/RBAC.AUTHORIZATION.K8S.IO/CLUSTERROLEBINDINGS/DELETE"}}}`,
+		},
+		{
+			file: "privilege_escalation_azure_rbac_administrator_roles_assigned.toml",
+			match: `{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":
+				{"roleDefinitionId":"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635"}}}}}}`,
+			miss: `{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":
+				{"roleDefinitionId":"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"}}}}}}`,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
