@@ -33,6 +33,53 @@ import (
 type pfLit struct {
 	text []byte
 	fold bool
+	// anchor is the position of the literal's rarest byte, searched for
+	// first (bytes.Index anchors on the first byte, often a common one).
+	anchor int
+}
+
+// byteRank orders bytes from the most to the least common in Azure log
+// records (ASCII-lower-cased), measured on the benchmark corpus; bytes not
+// listed are rarer still.
+const byteRank = "\"esratoicnd:/0-puml,1\\b2.4f7vg58396ykh}{w zxq@[]()j"
+
+func rarestByte(lit []byte) int {
+	best, bestRank := 0, -1
+	for i, c := range lit {
+		r := strings.IndexByte(byteRank, lower(c))
+		if r < 0 {
+			r = len(byteRank)
+		}
+		if r > bestRank {
+			best, bestRank = i, r
+		}
+	}
+	return best
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// in reports whether the literal occurs in hay.
+func (l *pfLit) in(hay []byte) bool {
+	n, a := len(l.text), l.anchor
+	c := l.text[a]
+	for i := a; i < len(hay); {
+		j := bytes.IndexByte(hay[i:], c)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if s := i - a; s+n <= len(hay) && string(hay[s:s+n]) == string(l.text) {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 // pfClause holds when some literal occurs.
@@ -179,7 +226,7 @@ func pfLiteral(field, text string) (pfLit, bool) {
 	if fold {
 		text = strings.ToLower(text)
 	}
-	return pfLit{text: []byte(text), fold: fold}, true
+	return pfLit{text: []byte(text), fold: fold, anchor: rarestByte([]byte(text))}, true
 }
 
 // synthesized fields are set or rewritten by normalization rather than
@@ -269,12 +316,13 @@ func foldsToASCII(r rune) bool {
 func (pf *prefilter) ruleMayMatch(i int, raw, lower []byte) bool {
 	for _, cl := range pf.rules[i].clauses {
 		hit := false
-		for _, l := range cl {
+		for k := range cl {
+			l := &cl[k]
 			hay := raw
 			if l.fold {
 				hay = lower
 			}
-			if bytes.Contains(hay, l.text) {
+			if l.in(hay) {
 				hit = true
 				break
 			}

@@ -32,7 +32,8 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 		return nil, nil, false
 	}
 	i = skipWS(body, i+1)
-	var data []byte // Data.<binding>: the JSON string, quotes included
+	var bodies [][]byte // from Data.<binding>
+	seenData := false
 	var meta []byte // Metadata's JSON object
 	for {
 		if i >= len(body) || body[i] != '"' {
@@ -48,8 +49,9 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 		}
 		i = skipWS(body, i+1)
 		switch {
-		case string(key) == "Data" && data == nil:
-			if data, i, ok = dataString(body, i, r.Binding); !ok {
+		case string(key) == "Data" && !seenData:
+			seenData = true
+			if bodies, i, ok = dataBodies(body, i, r.Binding); !ok {
 				return nil, nil, false
 			}
 		case string(key) == "Metadata" && meta == nil:
@@ -73,7 +75,7 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 		}
 		i = skipWS(body, i+1)
 	}
-	if data == nil || skipWS(body, i+1) != len(body) {
+	if !seenData || skipWS(body, i+1) != len(body) {
 		return nil, nil, false
 	}
 	var metadata map[string]json.RawMessage
@@ -81,10 +83,6 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 		if err := json.Unmarshal(meta, &metadata); err != nil {
 			return nil, nil, false
 		}
-	}
-	bodies, ok := unquoteBatch(data[1 : len(data)-1])
-	if !ok {
-		return nil, nil, false
 	}
 
 	inv = &Invocation{Function: r.Function, Trigger: r.Trigger}
@@ -105,10 +103,10 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 	return inv, warns, true
 }
 
-// dataString reads the Data object at body[i], which must hold exactly the
-// binding's key with a JSON string value; it returns that string (quotes
-// included) and the offset after the object.
-func dataString(body []byte, i int, binding string) ([]byte, int, bool) {
+// dataBodies reads the Data object at body[i], which must hold exactly the
+// binding's key with a JSON string value, and returns the bodies that string
+// holds and the offset after the object.
+func dataBodies(body []byte, i int, binding string) ([][]byte, int, bool) {
 	if i >= len(body) || body[i] != '{' {
 		return nil, 0, false
 	}
@@ -128,17 +126,15 @@ func dataString(body []byte, i int, binding string) ([]byte, int, bool) {
 	if i >= len(body) || body[i] != '"' {
 		return nil, 0, false
 	}
-	vs := i
-	i = stringEnd(body, i)
-	if i < 0 {
+	bodies, n, ok := unquoteBatch(body[i+1:])
+	if !ok {
 		return nil, 0, false
 	}
-	str := body[vs:i]
-	i = skipWS(body, i)
+	i = skipWS(body, i+1+n+1)
 	if i >= len(body) || body[i] != '}' {
 		return nil, 0, false
 	}
-	return str, i + 1, true
+	return bodies, i + 1, true
 }
 
 func skipWS(b []byte, i int) int {
@@ -290,20 +286,19 @@ func (o *outer) ws() (byte, bool) {
 	}
 }
 
-// unquoteBatch turns the content of Data.<binding> (a JSON string holding a
-// JSON array of JSON strings) into the bodies, in one pass, all in one
-// buffer.
-func unquoteBatch(s []byte) ([][]byte, bool) {
+// unquoteBatch turns Data.<binding> (a JSON string holding a JSON array of
+// JSON strings; s starts after its opening quote) into the bodies, in one
+// pass, all in one buffer. n is the offset of the closing quote in s.
+func unquoteBatch(s []byte) (bodies [][]byte, n int, ok bool) {
 	o := outer{s: s}
 	if c, ok := o.ws(); !ok || c != '[' {
-		return nil, false
+		return nil, 0, false
 	}
 	o.next()
 	buf := make([]byte, 0, len(s))
-	var bodies [][]byte
 	c, ok := o.ws()
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
 	if c == ']' {
 		o.next()
@@ -311,34 +306,39 @@ func unquoteBatch(s []byte) ([][]byte, bool) {
 	} else {
 		for {
 			if c, ok = o.next(); !ok || c != '"' {
-				return nil, false
+				return nil, 0, false
 			}
 			start := len(buf)
 			if buf, ok = o.element(buf); !ok {
-				return nil, false
+				return nil, 0, false
 			}
 			bodies = append(bodies, buf[start:len(buf):len(buf)])
 			if c, ok = o.ws(); !ok {
-				return nil, false
+				return nil, 0, false
 			}
 			o.next()
 			if c == ']' {
 				break
 			}
 			if c != ',' {
-				return nil, false
+				return nil, 0, false
 			}
 			if _, ok = o.ws(); !ok {
-				return nil, false
+				return nil, 0, false
 			}
 		}
 	}
-	if o.i < len(o.s) {
-		if _, ok := o.ws(); ok || o.i < len(o.s) {
-			return nil, false // something after the array
+	// Only whitespace may follow the array inside the string.
+	for o.i < len(o.s) && o.s[o.i] != '"' {
+		c, ok := o.next()
+		if !ok || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return nil, 0, false
 		}
 	}
-	return bodies, true
+	if o.i >= len(o.s) {
+		return nil, 0, false
+	}
+	return bodies, o.i, true
 }
 
 // element appends the body of one array element to buf, its opening quote
@@ -358,6 +358,11 @@ func (o *outer) element(buf []byte) ([]byte, bool) {
 			}
 			buf = append(buf, o.s[o.i:o.i+n]...)
 			o.i += n
+			continue
+		}
+		if len(o.s)-o.i >= 4 && string(o.s[o.i:o.i+4]) == `\\\"` {
+			buf = append(buf, '"') // a quote of the body
+			o.i += 4
 			continue
 		}
 		c, ok := o.next()

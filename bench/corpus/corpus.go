@@ -38,8 +38,13 @@ type Options struct {
 	Messages int
 	// RecordsPerMessage is the number of records in each body.
 	RecordsPerMessage int
-	// MatchPerMille is how many records in 1000 match a built-in rule.
+	// MatchPerMille is how many records in 1000 match a built-in rule;
+	// negative means none.
 	MatchPerMille int
+	// NoNearMisses leaves out the records that contain a rule's literals
+	// without matching it (the seed operation's Start records, event
+	// deletions by the kubelet), so that no record is a prefilter candidate.
+	NoNearMisses bool
 	// KubePercent is the share (in %) of kube-audit-admin records; zero
 	// means the default, negative means none.
 	KubePercent int
@@ -76,8 +81,11 @@ func Generate(opts Options) *Corpus {
 	if opts.RecordsPerMessage <= 0 {
 		opts.RecordsPerMessage = Defaults.RecordsPerMessage
 	}
-	if opts.MatchPerMille <= 0 {
+	switch {
+	case opts.MatchPerMille == 0:
 		opts.MatchPerMille = Defaults.MatchPerMille
+	case opts.MatchPerMille < 0:
+		opts.MatchPerMille = 0
 	}
 	switch {
 	case opts.KubePercent == 0:
@@ -87,7 +95,7 @@ func Generate(opts Options) *Corpus {
 	case opts.KubePercent > 100:
 		opts.KubePercent = 100
 	}
-	g := &gen{rng: rand.New(rand.NewPCG(opts.Seed, 0x747269706c696e65)), t: time.Date(2026, 11, 7, 8, 0, 0, 0, time.UTC)}
+	g := &gen{noNear: opts.NoNearMisses, rng: rand.New(rand.NewPCG(opts.Seed, 0x747269706c696e65)), t: time.Date(2026, 11, 7, 8, 0, 0, 0, time.UTC)}
 	c := &Corpus{}
 	total := opts.Messages * opts.RecordsPerMessage
 	// Plant matches at evenly spread, seeded positions.
@@ -139,8 +147,9 @@ func Generate(opts Options) *Corpus {
 }
 
 type gen struct {
-	rng *rand.Rand
-	t   time.Time
+	noNear bool
+	rng    *rand.Rand
+	t      time.Time
 }
 
 func (g *gen) pick(xs []string) string { return xs[g.rng.IntN(len(xs))] }
@@ -192,7 +201,7 @@ var (
 // operation, or (1 in 40) a Start/Failure record of the seed operation,
 // which no rule matches.
 func (g *gen) noiseActivity(buf *bytes.Buffer) {
-	if g.rng.IntN(40) == 0 {
+	if g.rng.IntN(40) == 0 && !g.noNear {
 		g.activity(buf, g.pick([]string{SeedOperation, arcCoreOperation}), g.pick([]string{"Start", "Failure"}))
 		return
 	}
@@ -280,8 +289,11 @@ func (g *gen) kube(buf *bytes.Buffer, match bool) {
 	verb, resource, user := g.pick(kubeVerbs), g.pick(kubeResources), g.pick(kubeUsers)
 	if match {
 		verb, resource, user = "delete", "events", g.pick([]string{"dana.okafor@contoso-example.com", "ravi.menon@contoso-example.com"})
-	} else if resource == "events" && verb == "delete" && user[:7] != "system:" {
+	} else if resource == "events" && verb == "delete" {
 		user = kubeUsers[0]
+		if g.noNear {
+			verb = "update"
+		}
 	}
 	ns := g.pick(namespaces)
 	name := g.pick([]string{"payments-api", "coredns", "metrics-server", "ingress-controller"}) + "-" + g.hex(10) + "-" + g.hex(5)

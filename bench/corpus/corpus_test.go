@@ -1,0 +1,32 @@
+package corpus_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/tripline/tripline/bench/corpus"
+)
+
+func TestDeterministicAndRealistic(t *testing.T) {
+	a := corpus.Generate(corpus.Options{Messages: 40})
+	b := corpus.Generate(corpus.Options{Messages: 40})
+	if len(a.Bodies) != 40 || a.Records != 40*corpus.Defaults.RecordsPerMessage {
+		t.Fatalf("%d bodies, %d records", len(a.Bodies), a.Records)
+	}
+	for i := range a.Bodies {
+		if !bytes.Equal(a.Bodies[i], b.Bodies[i]) {
+			t.Fatalf("body %d differs between two runs with the same options", i)
+		}
+		if !json.Valid(a.Bodies[i]) {
+			t.Fatalf("body %d is not valid JSON", i)
+		}
+	}
+	if a.Planted != a.Records*corpus.Defaults.MatchPerMille/1000 {
+		t.Errorf("planted %d of %d", a.Planted, a.Records)
+	}
+	per := float64(a.Bytes) / float64(a.Records)
+	if per < 1000 || per > 1600 {
+		t.Errorf("%.0f bytes per record, want about 1.2 KB", per)
+	}
+}

@@ -1,0 +1,79 @@
+package detect_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/detect/rules"
+)
+
+func benchEngine(b *testing.B) *detect.Engine {
+	all, err := detect.LoadRules(rules.FS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := detect.NewEngine(all, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// benchEvaluate runs evaluate over one 100-event batch of the benchmark
+// corpus and reports MB/s, allocations and allocs/record.
+func benchEvaluate(b *testing.B, c *corpus.Corpus, evaluate func(e *detect.Engine, i int, msg []byte, res *detect.Result)) {
+	e := benchEngine(b)
+	b.SetBytes(c.Bytes)
+	b.ReportAllocs()
+	var matches int
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		var res detect.Result
+		for i, m := range c.Bodies {
+			evaluate(e, i, m, &res)
+		}
+		matches = len(res.Matches)
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/float64(c.Records), "allocs/record")
+	if matches != c.Planted {
+		b.Fatalf("%d matches, corpus holds %d", matches, c.Planted)
+	}
+	b.ReportMetric(float64(c.Records), "records/op")
+}
+
+// BenchmarkEvaluate is the hot path on a 100-event batch of the benchmark
+// corpus (0.5 % matching, near misses included).
+func BenchmarkEvaluate(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 100})
+	benchEvaluate(b, c, (*detect.Engine).Evaluate)
+}
+
+// BenchmarkEvaluateNonMatching measures what a record no rule can match
+// costs: it must allocate nothing (allocs/op is per 5,000 records).
+func BenchmarkEvaluateNonMatching(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 100, MatchPerMille: -1, NoNearMisses: true})
+	benchEvaluate(b, c, (*detect.Engine).Evaluate)
+}
+
+// BenchmarkEvaluateReference is the straightforward path, for comparison.
+func BenchmarkEvaluateReference(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 10})
+	benchEvaluate(b, c, (*detect.Engine).EvaluateReference)
+}
+
+// BenchmarkSplitRecords is the decoder-based splitter the fast path falls
+// back to.
+func BenchmarkSplitRecords(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 20})
+	b.SetBytes(c.Bytes)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range c.Bodies {
+			detect.SplitRecords(m, func(detect.RawRecord) {}, func(int, int64, string) {})
+		}
+	}
+}
