@@ -68,4 +68,3 @@ func TestScanStreamsInConstantMemory(t *testing.T) {
 		t.Errorf("peak RSS %.1f MB scanning %d MB, want under %d MB", peakMB, written>>20, limitMB)
 	}
 }
-
