@@ -78,11 +78,11 @@ func isolatedEnv(t testing.TB, extra map[string]string) map[string]string {
 	return env
 }
 
-// runScan runs the binary's scan command and returns stdout, stderr and the
-// exit code.
-func runScan(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+// runBinary runs the tripline binary with extra settings and returns stdout,
+// stderr and the exit code.
+func runBinary(t *testing.T, env map[string]string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"scan"}, args...)...)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -97,6 +97,11 @@ func runScan(t *testing.T, env map[string]string, args ...string) (string, strin
 		t.Fatal(err)
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+func runScan(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	return runBinary(t, env, append([]string{"scan"}, args...)...)
 }
 
 type printedAlert struct {
@@ -511,19 +516,7 @@ func (r *webhookReceiver) counts() ([]string, int, int) {
 
 func runDeliver(t *testing.T, env map[string]string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, "deliver")
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code
+	return runBinary(t, env, "deliver")
 }
 
 func TestScanDeliversSignedWebhookOnce(t *testing.T) {

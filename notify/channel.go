@@ -134,6 +134,24 @@ func parseEndpoint(raw string) (endpoint, error) {
 	}
 }
 
+// redacted gives a channel that holds a secret (a URL carrying a token, a
+// routing key) printing methods that show only its type name, so that %v,
+// %#v and slog never reveal the secret. Channels embed it.
+type redacted string
+
+func (r redacted) String() string             { return "notify." + string(r) }
+func (r redacted) GoString() string           { return "notify." + string(r) + "{[redacted]}" }
+func (r redacted) LogValue() slog.Value       { return slog.StringValue(r.String()) }
+func (r redacted) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// send posts a rendered body, or reports why it could not be rendered.
+func (t transport) send(ctx context.Context, ep endpoint, body []byte, renderErr error, hdr http.Header) error {
+	if renderErr != nil {
+		return fmt.Errorf("notify %s: %w", t.name, renderErr)
+	}
+	return t.post(ctx, ep, body, hdr)
+}
+
 // transport is the HTTP half shared by every channel.
 type transport struct {
 	name   string

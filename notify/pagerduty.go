@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -27,6 +26,7 @@ const (
 // a retry (or a second Tripline instance) updates the same incident rather
 // than opening another. PagerDuty answers 202 with a JSON status.
 type PagerDuty struct {
+	redacted
 	t   transport
 	ep  endpoint
 	key string
@@ -50,26 +50,16 @@ func NewPagerDuty(routingKey, eventsURL string, client *http.Client) (*PagerDuty
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &PagerDuty{t: newTransport("pagerduty", client), ep: ep, key: routingKey}, nil
+	return &PagerDuty{redacted: "PagerDuty", t: newTransport("pagerduty", client), ep: ep, key: routingKey}, nil
 }
 
 // Name is "pagerduty".
 func (c *PagerDuty) Name() string { return "pagerduty" }
 
-// String, GoString, LogValue and Format show the name only (the routing key
-// is a credential).
-func (c *PagerDuty) String() string             { return "notify.PagerDuty" }
-func (c *PagerDuty) GoString() string           { return "notify.PagerDuty{[redacted]}" }
-func (c *PagerDuty) LogValue() slog.Value       { return slog.StringValue(c.String()) }
-func (c *PagerDuty) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
-
 // Send triggers (or updates) the incident of the alert.
 func (c *PagerDuty) Send(ctx context.Context, a *alert.Alert) error {
 	body, err := pagerDutyAlert(c.key, a)
-	if err != nil {
-		return fmt.Errorf("notify pagerduty: %w", err)
-	}
-	return c.t.post(ctx, c.ep, body, nil)
+	return c.t.send(ctx, c.ep, body, err, nil)
 }
 
 // SendHeldBack triggers one event for the summary; its dedup_key is derived

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -29,6 +28,7 @@ const (
 // Slack posts to a Slack incoming webhook: a top-level text fallback (what
 // notifications show) and Block Kit blocks. Slack answers 200 "ok".
 type Slack struct {
+	redacted
 	t  transport
 	ep endpoint
 }
@@ -40,34 +40,22 @@ func NewSlack(rawURL string, client *http.Client) (*Slack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slack: TRIPLINE_SLACK_WEBHOOK_URL: %w", err)
 	}
-	return &Slack{t: newTransport("slack", client), ep: ep}, nil
+	return &Slack{redacted: "Slack", t: newTransport("slack", client), ep: ep}, nil
 }
 
 // Name is "slack".
 func (c *Slack) Name() string { return "slack" }
 
-// String, GoString, LogValue and Format show the name only.
-func (c *Slack) String() string             { return "notify.Slack" }
-func (c *Slack) GoString() string           { return "notify.Slack{[redacted]}" }
-func (c *Slack) LogValue() slog.Value       { return slog.StringValue(c.String()) }
-func (c *Slack) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
-
 // Send posts the alert message.
 func (c *Slack) Send(ctx context.Context, a *alert.Alert) error {
 	body, err := slackAlert(a)
-	if err != nil {
-		return fmt.Errorf("notify slack: %w", err)
-	}
-	return c.t.post(ctx, c.ep, body, nil)
+	return c.t.send(ctx, c.ep, body, err, nil)
 }
 
 // SendHeldBack posts a one-line summary.
 func (c *Slack) SendHeldBack(ctx context.Context, h alert.HeldBack) error {
 	body, err := slackHeldBack(h)
-	if err != nil {
-		return fmt.Errorf("notify slack: %w", err)
-	}
-	return c.t.post(ctx, c.ep, body, nil)
+	return c.t.send(ctx, c.ep, body, err, nil)
 }
 
 // Block Kit shapes (only what Tripline uses).

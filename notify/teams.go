@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -24,6 +23,7 @@ const (
 // Workflows template iterates over. It never sends the retired MessageCard.
 // Workflows answers 202 Accepted.
 type Teams struct {
+	redacted
 	t  transport
 	ep endpoint
 }
@@ -35,34 +35,22 @@ func NewTeams(rawURL string, client *http.Client) (*Teams, error) {
 	if err != nil {
 		return nil, fmt.Errorf("teams: TRIPLINE_TEAMS_WEBHOOK_URL: %w", err)
 	}
-	return &Teams{t: newTransport("teams", client), ep: ep}, nil
+	return &Teams{redacted: "Teams", t: newTransport("teams", client), ep: ep}, nil
 }
 
 // Name is "teams".
 func (c *Teams) Name() string { return "teams" }
 
-// String, GoString, LogValue and Format show the name only.
-func (c *Teams) String() string             { return "notify.Teams" }
-func (c *Teams) GoString() string           { return "notify.Teams{[redacted]}" }
-func (c *Teams) LogValue() slog.Value       { return slog.StringValue(c.String()) }
-func (c *Teams) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
-
 // Send posts the alert card.
 func (c *Teams) Send(ctx context.Context, a *alert.Alert) error {
 	body, err := teamsAlert(a)
-	if err != nil {
-		return fmt.Errorf("notify teams: %w", err)
-	}
-	return c.t.post(ctx, c.ep, body, nil)
+	return c.t.send(ctx, c.ep, body, err, nil)
 }
 
 // SendHeldBack posts a one-line summary card.
 func (c *Teams) SendHeldBack(ctx context.Context, h alert.HeldBack) error {
 	body, err := teamsHeldBack(h)
-	if err != nil {
-		return fmt.Errorf("notify teams: %w", err)
-	}
-	return c.t.post(ctx, c.ep, body, nil)
+	return c.t.send(ctx, c.ep, body, err, nil)
 }
 
 // Adaptive Card shapes (only what Tripline uses).

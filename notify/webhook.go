@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,6 +37,7 @@ const (
 // same on every retry), webhook-timestamp the unix seconds of the attempt,
 // webhook-signature "v1,<base64 HMAC-SHA256 of id.timestamp.body>".
 type Webhook struct {
+	redacted
 	t   transport
 	ep  endpoint
 	key []byte
@@ -61,7 +61,7 @@ func NewWebhook(rawURL, secret string, client *http.Client) (*Webhook, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Webhook{t: newTransport("webhook", client), ep: ep, key: key}, nil
+	return &Webhook{redacted: "Webhook", t: newTransport("webhook", client), ep: ep, key: key}, nil
 }
 
 func decodeSecret(s string) ([]byte, error) {
@@ -85,13 +85,6 @@ func decodeSecret(s string) ([]byte, error) {
 
 // Name is "webhook".
 func (w *Webhook) Name() string { return "webhook" }
-
-// String, GoString and LogValue show the name only (the URL and secret are
-// credentials).
-func (w *Webhook) String() string             { return "notify.Webhook" }
-func (w *Webhook) GoString() string           { return "notify.Webhook{[redacted]}" }
-func (w *Webhook) LogValue() slog.Value       { return slog.StringValue(w.String()) }
-func (w *Webhook) Format(f fmt.State, _ rune) { fmt.Fprint(f, w.String()) }
 
 // Send posts the alert document.
 func (w *Webhook) Send(ctx context.Context, a *alert.Alert) error {
