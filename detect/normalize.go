@@ -39,15 +39,22 @@ var ErrNotAzureRecord = errors.New("not an Azure activity, Event Grid or resourc
 //     properties.log parsed under azure.platformlogs.properties.log;
 //   - everything carrying operationName otherwise is an Activity Log record.
 func Normalize(raw []byte) (*Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var rec map[string]any
-	if err := dec.Decode(&rec); err != nil {
-		return nil, errors.New("record is not a JSON object: " + jsonProblem(err))
+	rec, ok := decodeObjectFast(string(raw))
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&rec); err != nil {
+			return nil, errors.New("record is not a JSON object: " + jsonProblem(err))
+		}
+		if rec == nil {
+			return nil, errors.New("record is null")
+		}
 	}
-	if rec == nil {
-		return nil, errors.New("record is null")
-	}
+	return normalizeDecoded(rec, raw)
+}
+
+// normalizeDecoded is Normalize after decoding: rec is raw's object.
+func normalizeDecoded(rec map[string]any, raw []byte) (*Event, error) {
 	switch {
 	case isEventGrid(rec):
 		return normalizeEventGrid(rec, raw)
@@ -91,15 +98,17 @@ func isResourceLog(rec map[string]any) bool {
 // normalizeActivityLog maps an Activity Log record (resource-log schema, as
 // streamed to Event Hubs) onto Elastic's azure.activitylogs fields.
 func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
-	al := map[string]any{}
-	doc := map[string]any{
-		"data_stream": map[string]any{"dataset": DatasetActivityLogs, "type": "logs", "namespace": "default"},
-		"cloud":       map[string]any{"provider": "azure"},
-		"azure":       map[string]any{"activitylogs": al},
-	}
-	event := map[string]any{"dataset": DatasetActivityLogs, "kind": "event"}
+	// Maps are sized for a typical administrative record.
+	al := make(map[string]any, 12)
+	az := make(map[string]any, 4)
+	az["activitylogs"] = al
+	doc := make(map[string]any, 16)
+	doc["data_stream"] = map[string]any{"dataset": DatasetActivityLogs, "type": "logs", "namespace": "default"}
+	doc["cloud"] = map[string]any{"provider": "azure"}
+	doc["azure"] = az
+	event := make(map[string]any, 8)
+	event["dataset"], event["kind"] = DatasetActivityLogs, "event"
 	doc["event"] = event
-	az := doc["azure"].(map[string]any)
 
 	opName := str(rec["operationName"])
 	al["operation_name"] = opName
@@ -150,7 +159,7 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 	// properties: object or JSON string.
 	props := asObject(rec["properties"])
 	if props != nil {
-		p := map[string]any{}
+		p := make(map[string]any, len(props))
 		for k, v := range props {
 			switch k {
 			case "eventCategory":
@@ -196,7 +205,7 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 	case string:
 		al["identity_name"] = id
 	case map[string]any:
-		identity := map[string]any{}
+		identity := make(map[string]any, 3)
 		if auth, ok := id["authorization"].(map[string]any); ok {
 			identity["authorization"] = normalizeAuthorization(auth)
 		}
@@ -324,7 +333,7 @@ func normalizePlatformLog(rec map[string]any, raw []byte) (*Event, error) {
 		}
 		pl["properties"] = p
 		if logText, ok := props["log"].(string); ok {
-			audit, err := decodeObject([]byte(logText))
+			audit, err := decodeObject(logText)
 			if err == nil {
 				p["log"] = audit
 				if isAuditEvent(audit) {
@@ -368,7 +377,7 @@ func setAuditContext(doc map[string]any, audit map[string]any) {
 }
 
 func normalizeAuthorization(auth map[string]any) map[string]any {
-	out := map[string]any{}
+	out := make(map[string]any, len(auth))
 	for k, v := range auth {
 		if k != "evidence" {
 			out[k] = v
@@ -379,7 +388,7 @@ func normalizeAuthorization(auth map[string]any) map[string]any {
 			out[k] = v
 			continue
 		}
-		e := map[string]any{}
+		e := make(map[string]any, len(ev))
 		for ek, evv := range ev {
 			switch ek {
 			case "roleAssignmentScope":
@@ -482,8 +491,11 @@ func setResource(doc map[string]any, id string) {
 // IP address, possibly with a port; otherwise source.address, like Elastic.
 func setSourceIP(doc map[string]any, v string) {
 	host := v
-	if h, _, err := net.SplitHostPort(v); err == nil {
-		host = h
+	// SplitHostPort fails without a colon; skip its error allocation.
+	if strings.IndexByte(v, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(v); err == nil {
+			host = h
+		}
 	}
 	if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil {
 		s := ip.String()
@@ -549,8 +561,11 @@ func digest(b []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
+func decodeObject(s string) (map[string]any, error) {
+	if m, ok := decodeObjectFast(s); ok {
+		return m, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
@@ -568,7 +583,7 @@ func asObject(v any) map[string]any {
 	case map[string]any:
 		return t
 	case string:
-		m, err := decodeObject([]byte(t))
+		m, err := decodeObject(t)
 		if err == nil {
 			return m
 		}
