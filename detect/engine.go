@@ -117,41 +117,115 @@ func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
 
 // candidates decides, for the records of one message, which ones to decode.
 type candidates struct {
-	pf *prefilter
-	// lower is the message lower-cased (nil when no literal folds case).
-	lower []byte
+	pf  *prefilter
+	msg []byte
 	// hiding: escapes or case mappings in the message could hide literals.
 	hiding bool
 	// any: some rule may match somewhere in the message.
 	any bool
 	// may[i]: rule i may match somewhere in the message.
 	may []bool
+	// cur[k] caches where literal k next occurs in msg, so that each
+	// literal is searched for at most once over the whole message, whatever
+	// the number of records.
+	cur []litCursor
+	// order[i] is the order in which rule i's clauses are tested: a clause
+	// that rejects a record moves to the front, so that the clause that
+	// rejects most records is tried first (the outcome does not depend on
+	// the order, only the work).
+	order [][]uint8
 }
+
+// litCursor: the first occurrence of a literal at or after from is at at
+// (-1: none).
+type litCursor struct{ from, at int }
 
 // newCandidates runs the prefilter on the whole message: most messages
 // stop there.
 func (e *Engine) newCandidates(sp *splitter, msg []byte) candidates {
 	pf := e.pf
-	c := candidates{pf: pf}
-	if pf.fold {
-		sp.lower = lowerASCII(sp.lower, msg)
-		c.lower = sp.lower
-	}
+	c := candidates{pf: pf, msg: msg}
 	c.hiding = pf.always || pf.hides(msg)
 	if cap(sp.may) < len(pf.rules) {
 		sp.may = make([]bool, len(pf.rules))
 	}
 	c.may = sp.may[:len(pf.rules)]
+	if cap(sp.cur) < len(pf.lits) {
+		sp.cur = make([]litCursor, len(pf.lits))
+	}
+	c.cur = sp.cur[:len(pf.lits)]
+	for k := range c.cur {
+		c.cur[k] = litCursor{from: len(msg) + 1} // not searched yet
+	}
+	if sp.orderFor != pf {
+		sp.orderFor = pf
+		sp.order = sp.order[:0]
+		for _, r := range pf.rules {
+			o := make([]uint8, min(len(r.lits), 256))
+			for k := range o {
+				o[k] = uint8(k)
+			}
+			sp.order = append(sp.order, o)
+		}
+	}
+	c.order = sp.order
 	c.any = c.hiding
 	for i := range c.may {
-		c.may[i] = pf.ruleMayMatch(i, msg, c.lower)
+		c.may[i] = c.ruleIn(i, 0, len(msg))
 		c.any = c.any || c.may[i]
 	}
 	return c
 }
 
+// find returns the offset of the first occurrence of literal k at or after
+// s in the message, or -1.
+func (c *candidates) find(k, s int) int {
+	cu := &c.cur[k]
+	if cu.from <= s && (cu.at < 0 || cu.at >= s) {
+		return cu.at
+	}
+	at := c.pf.lits[k].next(c.msg, s)
+	*cu = litCursor{from: s, at: at}
+	return at
+}
+
+// ruleIn reports whether every clause of rule i has a literal inside
+// msg[s:e].
+func (c *candidates) ruleIn(i, s, e int) bool {
+	clauses := c.pf.rules[i].lits
+	order := c.order[i]
+	for n, ci := range order {
+		hit := false
+		for _, k := range clauses[ci] {
+			if at := c.find(k, s); at >= 0 && at+len(c.pf.lits[k].text) <= e {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			copy(order[1:n+1], order[:n])
+			order[0] = ci
+			return false
+		}
+	}
+	// Clauses past 256 (never in practice) are tested in rule order.
+	for _, cl := range clauses[len(order):] {
+		hit := false
+		for _, k := range cl {
+			if at := c.find(k, s); at >= 0 && at+len(c.pf.lits[k].text) <= e {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
 // test reports whether the record raw, at offset off in the message, must
-// be decoded.
+// be decoded (raw holds the message's bytes at off).
 func (c *candidates) test(raw []byte, off int) bool {
 	if !c.any {
 		return false
@@ -159,12 +233,8 @@ func (c *candidates) test(raw []byte, off int) bool {
 	if c.hiding && (c.pf.always || c.pf.hides(raw)) {
 		return true
 	}
-	var low []byte
-	if c.lower != nil {
-		low = c.lower[off : off+len(raw)]
-	}
 	for i, m := range c.may {
-		if m && c.pf.ruleMayMatch(i, raw, low) {
+		if m && c.ruleIn(i, off, off+len(raw)) {
 			return true
 		}
 	}

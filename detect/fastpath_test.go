@@ -212,6 +212,15 @@ func diffCases() map[string]string {
 		"invalid utf8":            `{"records":[{"operationName":"` + seedOp + "\xff" + `","resultType":"Success"}]}`,
 		"empty":                   ``,
 		"not azure":               `{"records":[{"a":1},{"operationName":"` + seedOp + `","resultType":"Success","correlationId":"q"}]}`,
+		// Literal cursors: a rule's literals spread over several records
+		// (none holds them all), then a record that does; and the same
+		// after the decoder-based walk takes over.
+		"literals spread": `{"records":[` + kube(30, "delete", "dana", "pods") + "," + kube(31, "update", "dana", "events") + "," + al(seedOp, "Start", 32) + "," +
+			kube(33, "delete", "system:node:n1", "events") + "," + kube(34, "delete", "dana", "events") + "," + al(strings.ToLower(seedOp), "Success", 35) + `]}`,
+		"literals spread tail": `{"records":[` + kube(36, "delete", "dana", "pods") + `]} {"rec\u006frds":[` + kube(37, "update", "dana", "events") + "," +
+			kube(38, "delete", "dana", "events") + `]} [` + eg(39, "Microsoft.Kubernetes/connectedClusters/events.k8s.io/events/DELETE") + `]`,
+		"mixed case anchors": `[` + eg(40, "MICROSOFT.kubernetes/CONNECTEDclusters/EVENTS.k8s.IO/events/Delete") + "," + eg(41, "microsoft.KUBERNETES/connectedclusters/events/delete") + `]`,
+		"backslash runs":     `{"records":[{"operationName":"\\\\u0041\\/` + seedOp + `\\","resultType":"Success","correlationId":"bs"}]}`,
 	}
 }
 

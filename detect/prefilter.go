@@ -2,7 +2,6 @@ package detect
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 )
 
@@ -27,6 +26,12 @@ import (
 //     literals are searched ASCII-case-insensitively, and records with
 //     non-ASCII letters whose case mapping is ASCII (ı, ſ, İ, K) are
 //     candidates.
+//
+// Searching (engine.go, candidates): each literal has a cursor over the
+// message, so it is searched for at most once per message however many
+// records there are; a rule's clauses are tried in an adaptive order (the
+// one that last rejected a record first); case-insensitive literals are
+// searched in place, on their anchor byte in both cases.
 
 // pfLit is one literal; fold marks an ASCII-case-insensitive search (text is
 // then lower-case).
@@ -38,20 +43,99 @@ type pfLit struct {
 	anchor int
 }
 
-// byteRank orders bytes from the most to the least common in Azure log
-// records (ASCII-lower-cased), measured on the benchmark corpus; bytes not
-// listed are rarer still.
-const byteRank = "\"esratoicnd:/0-puml,1\\b2.4f7vg58396ykh}{w zxq@[]()j"
+// byteFreq is how often each byte occurs in Azure log records (per 64 KB
+// of the benchmark corpus, case-sensitive); bytes not listed are rarer
+// still. A literal is searched for by its least frequent byte first
+// (bytes.Index anchors on the first byte, often a common one).
+var byteFreq = [128]uint16{
+	'"':  5529,
+	'e':  3660,
+	'a':  2587,
+	't':  2221,
+	'r':  2216,
+	's':  2147,
+	'i':  2104,
+	'o':  2089,
+	':':  1794,
+	'/':  1709,
+	'n':  1693,
+	'0':  1636,
+	'c':  1571,
+	'-':  1570,
+	'd':  1519,
+	',':  1240,
+	'S':  1227,
+	'p':  1191,
+	'1':  1155,
+	'R':  1130,
+	'E':  1119,
+	'\\': 1090,
+	'l':  1069,
+	'm':  1021,
+	'T':  1003,
+	'2':  957,
+	'C':  956,
+	'O':  946,
+	'u':  924,
+	'I':  919,
+	'.':  889,
+	'4':  793,
+	'b':  746,
+	'A':  724,
+	'7':  675,
+	'5':  650,
+	'8':  647,
+	'3':  640,
+	'9':  603,
+	'6':  586,
+	'N':  565,
+	'U':  514,
+	'f':  494,
+	'v':  482,
+	'y':  405,
+	'g':  383,
+	'D':  376,
+	'M':  355,
+	'{':  321,
+	'}':  321,
+	'h':  300,
+	'F':  287,
+	'P':  268,
+	'G':  266,
+	'B':  251,
+	' ':  235,
+	'L':  233,
+	'k':  231,
+	'V':  181,
+	'K':  177,
+	'w':  159,
+	'x':  157,
+	'W':  128,
+	'z':  79,
+	'Z':  79,
+	'H':  71,
+	'q':  61,
+	'@':  43,
+	'Y':  40,
+	'[':  21,
+	']':  21,
+	'(':  10,
+	')':  10,
+	'j':  10,
+}
 
-func rarestByte(lit []byte) int {
-	best, bestRank := 0, -1
+// rarestByte returns the position of the byte of lit expected least often
+// in records; for a case-insensitive literal (lower-case) both cases of a
+// letter count.
+func rarestByte(lit []byte, fold bool) int {
+	best, bestFreq := 0, -1
 	for i, c := range lit {
-		r := strings.IndexByte(byteRank, lower(c))
-		if r < 0 {
-			r = len(byteRank)
+		f := int(byteFreq[c&0x7f])
+		if fold && c >= 'a' && c <= 'z' {
+			f += int(byteFreq[c-'a'+'A'])
 		}
-		if r > bestRank {
-			best, bestRank = i, r
+		if bestFreq < 0 || f < bestFreq {
+			best, bestFreq = i, f
 		}
 	}
 	return best
@@ -64,22 +148,78 @@ func lower(c byte) byte {
 	return c
 }
 
-// in reports whether the literal occurs in hay.
-func (l *pfLit) in(hay []byte) bool {
+// next returns the offset of the first occurrence of the literal in hay
+// at or after from, or -1. A case-insensitive literal is searched in place:
+// its anchor byte in both cases, then the rest compared ASCII-case-folded
+// (exactly a search of the lower-cased literal in hay lower-cased).
+func (l *pfLit) next(hay []byte, from int) int {
 	n, a := len(l.text), l.anchor
 	c := l.text[a]
-	for i := a; i < len(hay); {
-		j := bytes.IndexByte(hay[i:], c)
-		if j < 0 {
+	i := from + a
+	if !l.fold || c < 'a' || c > 'z' {
+		for i < len(hay) {
+			j := bytes.IndexByte(hay[i:], c)
+			if j < 0 {
+				return -1
+			}
+			i += j
+			s := i - a
+			if s+n > len(hay) {
+				return -1
+			}
+			if l.at(hay, s) {
+				return s
+			}
+			i++
+		}
+		return -1
+	}
+	// lo and up are the next offsets of the anchor's two cases at or after
+	// i (len(hay) when none).
+	lo, up := -1, -1
+	for i < len(hay) {
+		if lo < i {
+			lo = indexByteFrom(hay, c, i)
+		}
+		if up < i {
+			up = indexByteFrom(hay, c-'a'+'A', i)
+		}
+		p := min(lo, up)
+		s := p - a
+		if p >= len(hay) || s+n > len(hay) {
+			return -1
+		}
+		if l.at(hay, s) {
+			return s
+		}
+		i = p + 1
+	}
+	return -1
+}
+
+func indexByteFrom(b []byte, c byte, i int) int {
+	if j := bytes.IndexByte(b[i:], c); j >= 0 {
+		return i + j
+	}
+	return len(b)
+}
+
+// at reports whether the literal occurs at hay[s:] (s+len(text) <= len(hay)).
+func (l *pfLit) at(hay []byte, s int) bool {
+	w := hay[s : s+len(l.text)]
+	// Most anchor hits fail on the byte after the anchor: test it first.
+	if k := l.anchor + 1; k < len(w) && w[k] != l.text[k] && (!l.fold || lower(w[k]) != l.text[k]) {
+		return false
+	}
+	if !l.fold {
+		return string(w) == string(l.text)
+	}
+	for k, t := range l.text {
+		if lower(w[k]) != t {
 			return false
 		}
-		i += j
-		if s := i - a; s+n <= len(hay) && string(hay[s:s+n]) == string(l.text) {
-			return true
-		}
-		i++
 	}
-	return false
+	return true
 }
 
 // pfClause holds when some literal occurs.
@@ -89,11 +229,16 @@ type pfClause []pfLit
 // candidate for the rule.
 type rulePF struct {
 	clauses []pfClause
+	// lits holds, for each clause, the indexes of its literals in
+	// prefilter.lits.
+	lits [][]int
 }
 
 // prefilter is the engine-wide prefilter.
 type prefilter struct {
 	rules []rulePF
+	// lits are the distinct literals of every rule.
+	lits []*pfLit
 	// always is true when some rule has no clause.
 	always bool
 	// hide[c] is true when an escape producing c could hide a literal.
@@ -130,9 +275,28 @@ func newPrefilter(rules []*Rule) *prefilter {
 				}
 			}
 		}
-		pf.rules = append(pf.rules, rulePF{clauses: clauses})
+		rp := rulePF{clauses: clauses}
+		for _, cl := range clauses {
+			var ids []int
+			for k := range cl {
+				ids = append(ids, pf.litIndex(&cl[k]))
+			}
+			rp.lits = append(rp.lits, ids)
+		}
+		pf.rules = append(pf.rules, rp)
 	}
 	return pf
+}
+
+// litIndex returns the index of l in pf.lits, adding it when new.
+func (pf *prefilter) litIndex(l *pfLit) int {
+	for i, m := range pf.lits {
+		if m.fold == l.fold && bytes.Equal(m.text, l.text) {
+			return i
+		}
+	}
+	pf.lits = append(pf.lits, l)
+	return len(pf.lits) - 1
 }
 
 // pfDerive returns the clauses a node implies (nil: none).
@@ -226,7 +390,7 @@ func pfLiteral(field, text string) (pfLit, bool) {
 	if fold {
 		text = strings.ToLower(text)
 	}
-	return pfLit{text: []byte(text), fold: fold, anchor: rarestByte([]byte(text))}, true
+	return pfLit{text: []byte(text), fold: fold, anchor: rarestByte([]byte(text), fold)}, true
 }
 
 // synthesized fields are set or rewritten by normalization rather than
@@ -258,21 +422,29 @@ func prefilterField(field string) (fold, ok bool) {
 // hides reports whether b holds an escape or a character that could hide a
 // literal.
 func (pf *prefilter) hides(b []byte) bool {
-	if pf.slash && bytes.Contains(b, []byte(`\/`)) {
-		return true
-	}
+	// One pass over the backslashes: \/ and \uXXXX.
 	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte(`\u`))
-		if j < 0 {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 || i+j+1 >= len(b) {
 			break
 		}
-		i += j + 2
-		if len(b)-i < 4 {
+		i += j + 1
+		switch b[i] {
+		case '/':
+			if pf.slash {
+				return true
+			}
+			continue
+		case 'u':
+		default:
+			continue
+		}
+		if len(b)-(i+1) < 4 {
 			break
 		}
 		cp := 0
 		valid := true
-		for _, c := range b[i : i+4] {
+		for _, c := range b[i+1 : i+5] {
 			var d int
 			switch {
 			case c >= '0' && c <= '9':
@@ -294,9 +466,15 @@ func (pf *prefilter) hides(b []byte) bool {
 		}
 	}
 	if pf.fold {
-		for _, s := range foldSpecialUTF8 {
-			if bytes.Contains(b, []byte(s)) {
-				return true
+		// İ and ı start with 0xC4, ſ with 0xC5, K with 0xE2.
+		for _, lead := range [...]byte{0xc4, 0xc5, 0xe2} {
+			if bytes.IndexByte(b, lead) < 0 {
+				continue
+			}
+			for _, s := range foldSpecialUTF8 {
+				if s[0] == lead && bytes.Contains(b, []byte(s)) {
+					return true
+				}
 			}
 		}
 	}
@@ -309,54 +487,4 @@ var foldSpecialUTF8 = [...]string{"\u0130", "\u0131", "\u017f", "\u212a"}
 
 func foldsToASCII(r rune) bool {
 	return r == 0x130 || r == 0x131 || r == 0x17f || r == 0x212a
-}
-
-// ruleMayMatch reports whether every clause of rule i has a literal in raw
-// (lower is raw ASCII-lower-cased, or nil when no literal folds).
-func (pf *prefilter) ruleMayMatch(i int, raw, lower []byte) bool {
-	for _, cl := range pf.rules[i].clauses {
-		hit := false
-		for k := range cl {
-			l := &cl[k]
-			hay := raw
-			if l.fold {
-				hay = lower
-			}
-			if l.in(hay) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			return false
-		}
-	}
-	return true
-}
-
-// lowerASCII writes b ASCII-lower-cased into dst (grown as needed).
-func lowerASCII(dst, b []byte) []byte {
-	if cap(dst) < len(b) {
-		dst = make([]byte, len(b), len(b)+len(b)/4)
-	}
-	dst = dst[:len(b)]
-	i := 0
-	for ; len(b)-i >= 8; i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// bytes in 'A'..'Z' (with the high bit clear) get 0x20 added.
-		heptets := x &^ hi8
-		ge := (heptets + lo8*(0x80-'A')) & hi8
-		gt := (heptets + lo8*(0x80-'Z'-1)) & hi8
-		upper := ge &^ gt &^ (x & hi8)
-		x |= upper >> 2
-		binary.LittleEndian.PutUint64(dst[i:], x)
-	}
-	for ; i < len(b); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst[i] = c
-	}
-	return dst
 }

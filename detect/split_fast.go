@@ -30,11 +30,13 @@ type span struct {
 type splitter struct {
 	spans []span
 	stack []byte
-	// lower is the message ASCII-lower-cased, for case-insensitive
-	// prefilter literals.
-	lower []byte
 	// may[i] says whether rule i may match somewhere in the message.
 	may []bool
+	// cur are the prefilter's literal cursors, order its clause orders
+	// for the prefilter orderFor (engine.go).
+	cur      []litCursor
+	order    [][]uint8
+	orderFor *prefilter
 	// tail is the offset from which SplitRecords must take over, -1 when
 	// the fast path covered the whole message; tailIndex is the record
 	// index to continue from.
