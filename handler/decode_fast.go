@@ -226,6 +226,35 @@ func plainRun(b []byte, i int) int {
 	return i
 }
 
+// run appends the run of plain bytes at o.s[o.i:] (see plainRun) to buf
+// and advances past it. It moves 8 bytes at a time, storing each word
+// before testing it: buf's capacity is at least len(o.s) and the output never
+// gets ahead of the input (len(buf) <= o.i), so the store stays inside buf
+// and past its length, where the following bytes overwrite it.
+func (o *outer) run(buf []byte) []byte {
+	s, i, w := o.s, o.i, len(buf)
+	if cap(buf) < len(s) {
+		end := plainRun(s, i)
+		o.i = end
+		return append(buf, s[i:end]...)
+	}
+	out := buf[:cap(buf)]
+	for len(s)-i >= 8 && len(out)-w >= 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		binary.LittleEndian.PutUint64(out[w:], x)
+		if m := specialMask(x); m != 0 {
+			k := bits.TrailingZeros64(m) >> 3
+			o.i = i + k
+			return out[:w+k]
+		}
+		i += 8
+		w += 8
+	}
+	end := plainRun(s, i)
+	o.i = end
+	return append(out[:w], s[i:end]...)
+}
+
 // outer reads the text the outer JSON string s (without its quotes) stands
 // for, one character at a time, except for runs.
 type outer struct {
@@ -345,11 +374,14 @@ func unquoteBatch(s []byte) (bodies [][]byte, n int, ok bool) {
 // already read, up to and including its closing quote.
 func (o *outer) element(buf []byte) ([]byte, bool) {
 	for {
-		end := plainRun(o.s, o.i)
-		buf = append(buf, o.s[o.i:end]...)
-		o.i = end
+		buf = o.run(buf)
 		if o.i >= len(o.s) {
 			return nil, false
+		}
+		if len(o.s)-o.i >= 4 && string(o.s[o.i:o.i+4]) == `\\\\` {
+			buf = append(buf, '\\') // a backslash of the body
+			o.i += 4
+			continue
 		}
 		if c := o.s[o.i]; c >= 0x80 {
 			r, n := utf8.DecodeRune(o.s[o.i:])

@@ -54,6 +54,7 @@ func TestFastDecodeMatchesGeneral(t *testing.T) {
 		"non-ASCII":       {`{"name":"Dana Økafor ı ſ 日本"}`, "\u2028\u2029"},
 		"invalid UTF-8":   {"a\xffb"},
 		"many":            {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"},
+		"backslash runs":  {`\\\\` + strings.Repeat("x", 21) + `\\"\\` + strings.Repeat("\\", 9) + `"`, strings.Repeat(`{"k":"v\"w"},`, 40) + `\`},
 	}
 	for name, bs := range bodies {
 		t.Run(name, func(t *testing.T) {
