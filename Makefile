@@ -5,6 +5,8 @@ export GOFLAGS ?= -buildvcs=false
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 BIN := bin/tripline
+# TESTFLAGS: extra go test flags, e.g. make test TESTFLAGS=-v to see every test's name (Cosmos ones included)
+TESTFLAGS ?=
 
 .PHONY: build run test test-short lint staticcheck ci bench package deploy destroy examples clean
 
@@ -18,7 +20,7 @@ run:
 
 ## test: the whole suite with -race, against a Cosmos-protocol server started (and stopped) here
 test:
-	TRIPLINE_TEST_REQUIRE_COSMOS=1 scripts/cosmos-server.sh run -- $(GO) test -race -count=1 ./...
+	TRIPLINE_TEST_REQUIRE_COSMOS=1 scripts/cosmos-server.sh run -- $(GO) test -race -count=1 $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./... > /dev/null
 
 ## test-short: the suite without the Cosmos server (Cosmos tests skip, saying why)
