@@ -112,13 +112,17 @@ type printedAlert struct {
 		Severity  string `json:"severity"`
 		RiskScore int    `json:"risk_score"`
 	} `json:"rule"`
-	State     string            `json:"state"`
-	Count     int               `json:"count"`
-	FirstSeen time.Time         `json:"first_seen"`
-	LastSeen  time.Time         `json:"last_seen"`
-	Group     map[string]string `json:"group"`
-	Source    string            `json:"source"`
-	Event     map[string]any    `json:"event"`
+	State      string            `json:"state"`
+	Count      int               `json:"count"`
+	FirstSeen  time.Time         `json:"first_seen"`
+	LastSeen   time.Time         `json:"last_seen"`
+	Group      map[string]string `json:"group"`
+	Source     string            `json:"source"`
+	Event      map[string]any    `json:"event"`
+	Deliveries map[string]struct {
+		State    string `json:"state"`
+		Attempts int    `json:"attempts"`
+	} `json:"deliveries"`
 }
 
 func parseAlerts(t *testing.T, stdout string) []printedAlert {
@@ -533,6 +537,11 @@ func TestScanDeliversSignedWebhookOnce(t *testing.T) {
 	}
 	if !(accepted[0] == alerts[0].ID && accepted[1] == alerts[1].ID) {
 		t.Errorf("webhook-id %v, want the alert ids %s %s", accepted, alerts[0].ID, alerts[1].ID)
+	}
+	for _, a := range alerts {
+		if d := a.Deliveries["webhook"]; d.State != "sent" || d.Attempts != 1 {
+			t.Errorf("alert %s printed delivery %+v, want the state after the attempt: sent", a.ID, d)
+		}
 	}
 	if strings.Contains(stderr, rcv.srv.URL) || strings.Contains(stderr, testWebhookSecret) {
 		t.Errorf("scan printed a channel secret:\n%s", stderr)

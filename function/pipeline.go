@@ -385,12 +385,19 @@ func (p *Pipeline) report(doc *groupDoc, ap applied, out *Outcome) {
 // pending for the retry pass; they never fail the invocation.
 func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *Outcome) {
 	for _, f := range fresh {
-		pending, _, err := p.deliverOne(ctx, f.docID, f.id, true, false)
+		pending, n, err := p.deliverOne(ctx, f.docID, f.id, true, false)
 		if err != nil {
 			p.logger().Warn("delivery state not recorded; the retry pass will resend", "alert", f.id, "error", err)
 		}
 		if pending {
 			out.Undelivered++
+		}
+		// Report the state after the attempt, not the pending one recorded
+		// before it.
+		for i := range out.Alerts {
+			if out.Alerts[i].ID == f.id && n.final != nil {
+				out.Alerts[i].Deliveries = n.final
+			}
 		}
 	}
 }
@@ -463,6 +470,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 		}
 		_, err = p.Store.Replace(ctx, docID, body, etag)
 		if err == nil {
+			n.final = cloneDeliveries(target.Deliveries)
 			return target.Pending(), n, nil
 		}
 		if !errors.Is(err, store.ErrStale) {
@@ -475,8 +483,12 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 	return true, n, fmt.Errorf("delivery state of %s kept changing", alertID)
 }
 
-// deliveryCount counts channel outcomes of one attempt.
-type deliveryCount struct{ sent, failed int }
+// deliveryCount counts channel outcomes of one attempt; final is the
+// recorded delivery state afterwards (nil when nothing was recorded).
+type deliveryCount struct {
+	sent, failed int
+	final        map[string]*alert.Delivery
+}
 
 func cloneDeliveries(in map[string]*alert.Delivery) map[string]*alert.Delivery {
 	out := make(map[string]*alert.Delivery, len(in))
