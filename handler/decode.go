@@ -35,8 +35,14 @@ type metaWarning struct {
 // The returned error describes what is wrong with the envelope (it becomes a
 // 400); warnings describe ignored Metadata problems.
 func decodeInvocation(r *Route, body []byte) (*Invocation, []metaWarning, error) {
+	return decodeInvocationInto(r, body, nil)
+}
+
+// decodeInvocationInto is decodeInvocation that may write the message bodies
+// into scratch (see decodeEventHubFastInto).
+func decodeInvocationInto(r *Route, body, scratch []byte) (*Invocation, []metaWarning, error) {
 	if r.Trigger == EventHubBatch && r.DataType == DataTypeString {
-		if inv, warns, ok := decodeEventHubFast(r, body); ok {
+		if inv, warns, ok := decodeEventHubFastInto(r, body, scratch); ok {
 			return inv, warns, nil
 		}
 	}

@@ -27,6 +27,13 @@ import (
 // decodeEventHubFast decodes an EventHubBatch request of a DataTypeString
 // route, or reports ok false.
 func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWarning, ok bool) {
+	return decodeEventHubFastInto(r, body, nil)
+}
+
+// decodeEventHubFastInto is decodeEventHubFast writing the bodies into dst
+// when it is large enough (the server passes a pooled buffer); the bodies
+// then alias dst.
+func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns []metaWarning, ok bool) {
 	i := skipWS(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, nil, false
@@ -51,7 +58,7 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 		switch {
 		case string(key) == "Data" && !seenData:
 			seenData = true
-			if bodies, i, ok = dataBodies(body, i, r.Binding); !ok {
+			if bodies, i, ok = dataBodies(body, i, r.Binding, dst); !ok {
 				return nil, nil, false
 			}
 		case string(key) == "Metadata" && meta == nil:
@@ -106,7 +113,7 @@ func decodeEventHubFast(r *Route, body []byte) (inv *Invocation, warns []metaWar
 // dataBodies reads the Data object at body[i], which must hold exactly the
 // binding's key with a JSON string value, and returns the bodies that string
 // holds and the offset after the object.
-func dataBodies(body []byte, i int, binding string) ([][]byte, int, bool) {
+func dataBodies(body []byte, i int, binding string, dst []byte) ([][]byte, int, bool) {
 	if i >= len(body) || body[i] != '{' {
 		return nil, 0, false
 	}
@@ -126,7 +133,7 @@ func dataBodies(body []byte, i int, binding string) ([][]byte, int, bool) {
 	if i >= len(body) || body[i] != '"' {
 		return nil, 0, false
 	}
-	bodies, n, ok := unquoteBatch(body[i+1:])
+	bodies, n, ok := unquoteBatch(body[i+1:], dst)
 	if !ok {
 		return nil, 0, false
 	}
@@ -317,14 +324,21 @@ func (o *outer) ws() (byte, bool) {
 
 // unquoteBatch turns Data.<binding> (a JSON string holding a JSON array of
 // JSON strings; s starts after its opening quote) into the bodies, in one
-// pass, all in one buffer. n is the offset of the closing quote in s.
-func unquoteBatch(s []byte) (bodies [][]byte, n int, ok bool) {
+// pass, all in one buffer: dst when its capacity suffices (the bodies are
+// never longer than s), else a new one. n is the offset of the closing quote
+// in s.
+func unquoteBatch(s, dst []byte) (bodies [][]byte, n int, ok bool) {
 	o := outer{s: s}
 	if c, ok := o.ws(); !ok || c != '[' {
 		return nil, 0, false
 	}
 	o.next()
-	buf := make([]byte, 0, len(s))
+	buf := dst[:0]
+	if cap(dst) < len(s) {
+		// A fresh buffer is zeroed by the runtime: that is a measurable share
+		// of decoding a 10 MB batch, hence the pooled dst.
+		buf = make([]byte, 0, len(s))
+	}
 	c, ok := o.ws()
 	if !ok {
 		return nil, 0, false

@@ -88,7 +88,9 @@ func (t Trigger) String() string {
 
 // Func runs one invocation. It returns an error only when the invocation's
 // work is not done (the host must retry); per-record problems are reported in
-// Result.Logs instead.
+// Result.Logs instead. The Invocation's message bodies live in the server's
+// reusable buffers: they are valid until Invoke returns and must not be kept
+// (copy what must outlive the call).
 type Func interface {
 	Invoke(ctx context.Context, inv *Invocation) (Result, error)
 }

@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -68,6 +69,7 @@ type Server struct {
 	log      *slog.Logger
 	shutdown time.Duration
 	invokeTO time.Duration
+	bufs     sync.Pool // of *buffers, see http.go
 }
 
 // New builds a Server for routes. It returns an error naming the route when
