@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // This file holds the character-level part of the KQL compiler: whitespace,
@@ -316,16 +318,11 @@ func (s *kqlScanner) hex4(i int) (rune, bool) {
 	}
 	var v rune
 	for _, c := range []byte(s.src[i : i+4]) {
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			v = v<<4 | rune(c-'A'+10)
-		default:
+		d, ok := jsonscan.Hex(c)
+		if !ok {
 			return 0, false
 		}
+		v = v<<4 | d
 	}
 	return v, true
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // This file is the JSON decoder Normalize uses: it builds exactly the values
@@ -296,46 +298,28 @@ func (d *jsonDecoder) strEscaped(start, i int) (string, bool) {
 			if i+1 >= len(d.s) {
 				return "", false
 			}
-			switch e := d.s[i+1]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				if len(d.s)-i < 6 {
-					return "", false
-				}
-				var r rune
-				for _, h := range []byte(d.s[i+2 : i+6]) {
-					switch {
-					case h >= '0' && h <= '9':
-						r = r<<4 | rune(h-'0')
-					case h >= 'a' && h <= 'f':
-						r = r<<4 | rune(h-'a'+10)
-					case h >= 'A' && h <= 'F':
-						r = r<<4 | rune(h-'A'+10)
-					default:
-						return "", false
-					}
-				}
-				if r >= 0xD800 && r < 0xE000 {
-					return "", false // surrogates: encoding/json pairs or replaces them
-				}
-				b = utf8.AppendRune(b, r)
-				i += 6
+			e := d.s[i+1]
+			if c, ok := jsonscan.Unescape(e); ok {
+				b = append(b, c)
+				i += 2
 				continue
-			default:
+			}
+			if e != 'u' || len(d.s)-i < 6 {
 				return "", false
 			}
-			i += 2
+			var r rune
+			for _, h := range []byte(d.s[i+2 : i+6]) {
+				v, ok := jsonscan.Hex(h)
+				if !ok {
+					return "", false
+				}
+				r = r<<4 | v
+			}
+			if r >= 0xD800 && r < 0xE000 {
+				return "", false // surrogates: encoding/json pairs or replaces them
+			}
+			b = utf8.AppendRune(b, r)
+			i += 6
 		case c < 0x20:
 			return "", false
 		case c >= utf8.RuneSelf:

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // This file is the allocation-free record splitter of the hot path. It
@@ -296,19 +298,6 @@ func scanNumber(b []byte, i int) (int, bool) {
 	return i, true
 }
 
-const (
-	lo8 = 0x0101010101010101
-	hi8 = 0x8080808080808080
-)
-
-// specialMask has the high bit set in each byte of x that is '"', '\\' or a
-// control character (< 0x20); only the lowest set byte is exact.
-func specialMask(x uint64) uint64 {
-	q := x ^ (lo8 * '"')
-	s := x ^ (lo8 * '\\')
-	return ((q-lo8)&^q | (s-lo8)&^s | (x-lo8*0x20)&^x) & hi8
-}
-
 // scanString validates the JSON string starting at b[i] (its opening
 // quote) and returns the offset after its closing quote; esc reports
 // whether it holds escapes.
@@ -316,7 +305,7 @@ func scanString(b []byte, i int) (end int, esc, ok bool) {
 	i++
 	for {
 		for len(b)-i >= 8 {
-			m := specialMask(binary.LittleEndian.Uint64(b[i:]))
+			m := jsonscan.Special(binary.LittleEndian.Uint64(b[i:]))
 			if m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // This file is the fast path for the request Tripline receives most: an
@@ -202,24 +204,11 @@ func skipValue(b []byte, i int) int {
 	return -1
 }
 
-const (
-	lo8 = 0x0101010101010101
-	hi8 = 0x8080808080808080
-)
-
-// specialMask has the high bit set in each byte of x that is '"', '\\', a
-// control character or non-ASCII; only the lowest set byte is exact.
-func specialMask(x uint64) uint64 {
-	q := x ^ (lo8 * '"')
-	s := x ^ (lo8 * '\\')
-	return ((q-lo8)&^q | (s-lo8)&^s | (x-lo8*0x20)&^x | x) & hi8
-}
-
 // plainRun returns the end of the run of bytes at b[i:] that stand for
 // themselves at every string level: printable ASCII other than '"' and '\'.
 func plainRun(b []byte, i int) int {
 	for len(b)-i >= 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+		if m := jsonscan.SpecialOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
@@ -249,7 +238,7 @@ func (o *outer) run(buf []byte) []byte {
 	for len(s)-i >= 8 && len(out)-w >= 8 {
 		x := binary.LittleEndian.Uint64(s[i:])
 		binary.LittleEndian.PutUint64(out[w:], x)
-		if m := specialMask(x); m != 0 {
+		if m := jsonscan.SpecialOrNonASCII(x); m != 0 {
 			k := bits.TrailingZeros64(m) >> 3
 			o.i = i + k
 			return out[:w+k]
@@ -281,22 +270,11 @@ func (o *outer) next() (c byte, ok bool) {
 		if o.i+1 >= len(o.s) {
 			return 0, false
 		}
-		switch e := o.s[o.i+1]; e {
-		case '"', '\\', '/':
-			c = e
-		case 'b':
-			c = '\b'
-		case 'f':
-			c = '\f'
-		case 'n':
-			c = '\n'
-		case 'r':
-			c = '\r'
-		case 't':
-			c = '\t'
-		default:
+		e, ok := jsonscan.Unescape(o.s[o.i+1])
+		if !ok {
 			return 0, false
 		}
+		c = e
 		o.i += 2
 		return c, true
 	case c == '"' || c < 0x20:
@@ -423,19 +401,11 @@ func (o *outer) element(buf []byte) ([]byte, bool) {
 			if !ok {
 				return nil, false
 			}
+			if c, ok := jsonscan.Unescape(e); ok {
+				buf = append(buf, c)
+				continue
+			}
 			switch e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
 			case 'u':
 				var r rune
 				for k := 0; k < 4; k++ {
@@ -443,16 +413,11 @@ func (o *outer) element(buf []byte) ([]byte, bool) {
 					if !ok {
 						return nil, false
 					}
-					switch {
-					case h >= '0' && h <= '9':
-						r = r<<4 | rune(h-'0')
-					case h >= 'a' && h <= 'f':
-						r = r<<4 | rune(h-'a'+10)
-					case h >= 'A' && h <= 'F':
-						r = r<<4 | rune(h-'A'+10)
-					default:
+					v, ok := jsonscan.Hex(h)
+					if !ok {
 						return nil, false
 					}
+					r = r<<4 | v
 				}
 				if r >= 0xD800 && r < 0xE000 {
 					return nil, false // surrogates: the general path pairs them
