@@ -159,20 +159,15 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 	// properties: object or JSON string.
 	props := asObject(rec["properties"])
 	if props != nil {
-		p := make(map[string]any, len(props))
-		for k, v := range props {
-			switch k {
-			case "eventCategory":
-				al["event_category"] = v
-			case "serviceRequestId":
-				p["service_request_id"] = v
-			case "statusCode":
-				p["status_code"] = v
-			case "statusMessage":
-				doc["message"] = v
-			default:
-				p[k] = v
-			}
+		p := renamed(props, propertyNames)
+		// Two properties leave the properties object, as in Elastic.
+		if v, ok := p["eventCategory"]; ok {
+			al["event_category"] = v
+			delete(p, "eventCategory")
+		}
+		if v, ok := p["statusMessage"]; ok {
+			doc["message"] = v
+			delete(p, "statusMessage")
 		}
 		if len(p) > 0 {
 			al["properties"] = p
@@ -376,6 +371,34 @@ func setAuditContext(doc map[string]any, audit map[string]any) {
 	}
 }
 
+// Renames Elastic's azure pipeline applies (reference §2.2), declared here
+// rather than spelled out in the code that walks the record.
+var (
+	evidenceNames = map[string]string{
+		"roleAssignmentScope": "role_assignment_scope",
+		"roleDefinitionId":    "role_definition_id",
+		"roleAssignmentId":    "role_assignment_id",
+		"principalId":         "principal_id",
+		"principalType":       "principal_type",
+	}
+	propertyNames = map[string]string{
+		"serviceRequestId": "service_request_id",
+		"statusCode":       "status_code",
+	}
+)
+
+// renamed copies m with the keys named in names renamed; other keys are kept.
+func renamed(m map[string]any, names map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if n, ok := names[k]; ok {
+			k = n
+		}
+		out[k] = v
+	}
+	return out
+}
+
 func normalizeAuthorization(auth map[string]any) map[string]any {
 	out := make(map[string]any, len(auth))
 	for k, v := range auth {
@@ -388,24 +411,7 @@ func normalizeAuthorization(auth map[string]any) map[string]any {
 			out[k] = v
 			continue
 		}
-		e := make(map[string]any, len(ev))
-		for ek, evv := range ev {
-			switch ek {
-			case "roleAssignmentScope":
-				e["role_assignment_scope"] = evv
-			case "roleDefinitionId":
-				e["role_definition_id"] = evv
-			case "roleAssignmentId":
-				e["role_assignment_id"] = evv
-			case "principalId":
-				e["principal_id"] = evv
-			case "principalType":
-				e["principal_type"] = evv
-			default:
-				e[ek] = evv
-			}
-		}
-		out["evidence"] = e
+		out["evidence"] = renamed(ev, evidenceNames)
 	}
 	return out
 }
