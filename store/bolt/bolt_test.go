@@ -3,7 +3,6 @@ package bolt_test
 import (
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,33 +12,15 @@ import (
 	"github.com/tripline/tripline/store/storetest"
 )
 
-// fakeClock is a settable clock; Advance makes the fixture a storetest.Clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fixture is a store with its clock.
 type fixture struct {
 	*bolt.Store
-	*fakeClock
+	*storetest.FakeClock
 }
 
 func openFixture(t testing.TB) fixture {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clock := storetest.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	s, err := bolt.Open(filepath.Join(t.TempDir(), "state", "state.db"), &bolt.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

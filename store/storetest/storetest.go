@@ -45,6 +45,30 @@ type Clock interface {
 	Advance(d time.Duration)
 }
 
+// FakeClock is a settable clock for store fixtures: pass its Now to the
+// store and embed it in the fixture, which then implements Clock.
+type FakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewFakeClock starts a clock at t.
+func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t} }
+
+// Now reads the clock; safe for concurrent use.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // Run runs the conformance suite, one subtest per contract. Each subtest
 // calls open for a store of its own.
 func Run(t *testing.T, open func(t testing.TB) Store) {
