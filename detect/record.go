@@ -1,8 +1,6 @@
 package detect
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +41,13 @@ type RawRecord struct {
 // produces: {"records":[...]} (diagnostic settings), a bare array (Event Grid
 // deliveries, exports), a single record object, and several of those one
 // after the other (JSON Lines). fn is called for each record in order; a
-// record that is not a JSON object is reported to skip and the walk goes on;
-// a syntax error stops the walk of the message (the stream is unusable past
-// it) and is reported with its offset.
+// value that is not a JSON object is reported to skip and the walk goes on.
+// Records are cut by their structure alone (walk.go): a record whose content
+// is not valid JSON is still passed to fn, where decoding it fails, so a bad
+// record costs only itself. A break in the structure (the message ends
+// inside a string or container, brackets that do not match) stops the walk
+// of the message after the records before it and is reported with its
+// offset.
 func SplitRecords(msg []byte, fn func(RawRecord), skip func(record int, offset int64, reason string)) {
 	splitRecordsFrom(msg, 0, 0, fn, skip)
 }
@@ -55,120 +57,19 @@ func SplitRecords(msg []byte, fn func(RawRecord), skip func(record int, offset i
 // once it has reached from with index records behind it (from must be the
 // end of a top-level value, or 0).
 func splitRecordsFrom(msg []byte, from int64, index int, fn func(RawRecord), skip func(record int, offset int64, reason string)) {
-	dec := json.NewDecoder(bytes.NewReader(msg[from:]))
-	for {
-		var top json.RawMessage
-		start := from + dec.InputOffset()
-		if err := dec.Decode(&top); err != nil {
-			if err == io.EOF {
-				return
-			}
-			skip(-1, syntaxOffset(err, start-from)+from, "not valid JSON: "+jsonProblem(err))
-			return
-		}
-		start = skipSpace(msg, start)
-		switch firstByte(top) {
-		case '[':
-			index = splitArray(top, start, index, fn, skip)
-		case '{':
-			if recs, off, ok := recordsArray(top); ok {
-				index = splitArray(recs, start+off, index, fn, skip)
-			} else {
-				fn(RawRecord{Index: index, Offset: start, Bytes: top})
-				index++
-			}
-		default:
-			skip(index, start, "record is not a JSON object")
-			index++
-		}
-	}
-}
-
-// splitArray walks a JSON array element by element.
-func splitArray(arr []byte, base int64, index int, fn func(RawRecord), skip func(int, int64, string)) int {
-	dec := json.NewDecoder(bytes.NewReader(arr))
-	if _, err := dec.Token(); err != nil { // '['
-		skip(-1, base, "not valid JSON: "+jsonProblem(err))
-		return index
-	}
-	for dec.More() {
-		start := skipSpace(arr, dec.InputOffset())
-		if start < int64(len(arr)) && arr[start] == ',' {
-			start = skipSpace(arr, start+1)
-		}
-		var el json.RawMessage
-		if err := dec.Decode(&el); err != nil {
-			skip(index, base+syntaxOffset(err, start), "not valid JSON: "+jsonProblem(err))
-			return index + 1
-		}
-		if firstByte(el) != '{' {
-			skip(index, base+start, "record is not a JSON object")
+	w := walker{}
+	stop := w.walk(msg, int(from), index)
+	for _, s := range w.spans {
+		if s.obj {
+			fn(RawRecord{Index: index, Offset: int64(s.start), Bytes: msg[s.start:s.end:s.end]})
 		} else {
-			fn(RawRecord{Index: index, Offset: base + start, Bytes: el})
+			skip(index, int64(s.start), "record is not a JSON object")
 		}
 		index++
 	}
-	return index
-}
-
-// recordsArray returns the value of a top-level "records" key when it is an
-// array, with its offset inside obj.
-func recordsArray(obj []byte) ([]byte, int64, bool) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil {
-		return nil, 0, false
+	if stop.errAt >= 0 {
+		skip(stop.index, int64(stop.errAt), "not valid JSON: "+stop.reason)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, 0, false
-		}
-		key, _ := tok.(string)
-		start := dec.InputOffset()
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, 0, false
-		}
-		if key == "records" && firstByte(val) == '[' {
-			off := bytes.Index(obj[start:], val)
-			if off < 0 {
-				off = 0
-			}
-			return val, start + int64(off), true
-		}
-	}
-	return nil, 0, false
-}
-
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
-}
-
-func skipSpace(b []byte, off int64) int64 {
-	for off < int64(len(b)) {
-		switch b[off] {
-		case ' ', '\t', '\r', '\n':
-			off++
-			continue
-		}
-		break
-	}
-	return off
-}
-
-func syntaxOffset(err error, fallback int64) int64 {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return se.Offset
-	}
-	return fallback
 }
 
 func jsonProblem(err error) string {
