@@ -143,9 +143,14 @@ type litCursor struct{ from, at int }
 // newCandidates runs the prefilter on the whole message: most messages
 // stop there.
 func (e *Engine) newCandidates(sp *splitter, msg []byte) candidates {
+	return e.newCandidatesHiding(sp, msg, e.pf.always || e.pf.hides(msg))
+}
+
+// newCandidatesHiding is newCandidates when the caller has decided whether
+// the message may hide literals.
+func (e *Engine) newCandidatesHiding(sp *splitter, msg []byte, hiding bool) candidates {
 	pf := e.pf
-	c := candidates{pf: pf, msg: msg}
-	c.hiding = pf.always || pf.hides(msg)
+	c := candidates{pf: pf, msg: msg, hiding: hiding}
 	if cap(sp.may) < len(pf.rules) {
 		sp.may = make([]bool, len(pf.rules))
 	}

@@ -15,8 +15,9 @@ import (
 // in the record's bytes. It is exact (never drops a record the rule matches)
 // because:
 //   - literals come only from fields whose string values are copied from
-//     the record's text (or are substrings of it), never from fields that
-//     normalization synthesizes or rewrites (see prefilterField);
+//     the record's text (or are substrings of it), or lower-cased copies of
+//     it (event.outcome, searched case-insensitively), never from fields
+//     that normalization synthesizes or rewrites (see prefilterField);
 //   - literals are printable ASCII without '"' or '\', so JSON writes them
 //     verbatim at every level of string nesting, unless an escape spells one
 //     of their characters: a record holding such an escape (\uXXXX for a
@@ -359,18 +360,28 @@ func shortestLit(c pfClause) int {
 	return m
 }
 
+// A literal that contains another literal of its clause (both folded or
+// neither) adds nothing to the clause: wherever it occurs, so does the
+// other ("delete" or "deletecollection" holds when "delete" occurs).
 func appendLits(dst, src pfClause) pfClause {
 	for _, l := range src {
-		dup := false
+		implied := false
 		for _, d := range dst {
-			if d.fold == l.fold && bytes.Equal(d.text, l.text) {
-				dup = true
+			if d.fold == l.fold && bytes.Contains(l.text, d.text) {
+				implied = true
 				break
 			}
 		}
-		if !dup {
-			dst = append(dst, l)
+		if implied {
+			continue
 		}
+		kept := dst[:0]
+		for _, d := range dst {
+			if !(d.fold == l.fold && bytes.Contains(d.text, l.text)) {
+				kept = append(kept, d)
+			}
+		}
+		dst = append(kept, l)
 	}
 	return dst
 }
@@ -406,6 +417,12 @@ var synthesizedFields = []string{
 // prefilterField reports whether field's string values are (substrings of)
 // strings of the record, and whether they may have been upper-cased.
 func prefilterField(field string) (fold, ok bool) {
+	if field == "event.outcome" {
+		// Synthesized, but always a lower-cased copy of text in the
+		// record (resultType, properties.result, or the Event Grid
+		// event type's Success/Failure suffix): normalize.go.
+		return true, true
+	}
 	for _, s := range synthesizedFields {
 		if field == s || (strings.HasSuffix(s, ".") && strings.HasPrefix(field, s)) ||
 			strings.HasPrefix(field, s+".") {

@@ -2,9 +2,11 @@ package detect
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // This file reads the structure of a message (which bytes are strings,
@@ -96,6 +98,8 @@ type walkStop struct {
 // walker is the reusable state of walks; it is not safe for concurrent use.
 type walker struct {
 	depth int
+	// hazards found in the message's strings (escaped text only).
+	hazards int
 	// spans are the elements found, in order: records (obj) and values
 	// that are not objects.
 	spans []span
@@ -131,34 +135,131 @@ func (w *walker) read(b []byte, i int) (c byte, next int, kind runKind) {
 // text[i]: the offset of its content's end and the offset after its closing
 // quote. ok is false when the message ends inside the string.
 func (w *walker) stringEnd(b []byte, i int) (contentEnd, next int, ok bool) {
-	for {
-		q := bytes.IndexByte(b[i:], '"')
-		if q < 0 {
-			return 0, 0, false
-		}
-		q += i
-		n := 0
-		for q-n > i && b[q-n-1] == '\\' {
-			n++
-		}
-		if w.depth == 0 {
+	if w.depth == 0 {
+		for {
+			q := indexQuote(b, i)
+			if q < 0 {
+				return 0, 0, false
+			}
+			n := 0
+			for q-n > i && b[q-n-1] == '\\' {
+				n++
+			}
 			if n&1 == 0 {
 				return q, q + 1, true
 			}
 			i = q + 1
-			continue
 		}
-		k, _, kind := decodeRun(n, '"', w.depth)
-		if kind != runChar {
+	}
+	// Escaped, every quote of the message is spelled with backslashes
+	// before it, so looking at each run of backslashes finds the closing
+	// quote, and notes on the way what could hide a literal (see
+	// walker.hazards).
+	for {
+		p, high := indexBackslash(b, i)
+		if high != 0 {
+			w.hazards |= hazardNonASCII
+		}
+		if p < 0 {
 			return 0, 0, false
 		}
-		if k&1 == 0 {
-			// k message backslashes (escaped pairs) precede the
-			// closing quote; its own run starts after them.
-			return q - (n - k*(1<<w.depth)), q + 1, true
+		// b[p-1] is not a backslash: the opening quote, or the character
+		// after the previous run.
+		if w.depth == 2 && len(b)-p >= 8 {
+			switch v := binary.LittleEndian.Uint64(b[p:]); {
+			case uint32(v) == 0x225c5c5c: // \\\" : the closing quote
+				return p, p + 4, true
+			case v == 0x225c5c5c5c5c5c5c: // \\\\\\\" : a quote in the content
+				i = p + 8
+				continue
+			}
 		}
-		i = q + 1
+		n := 1
+		for p+n < len(b) && b[p+n] == '\\' {
+			n++
+		}
+		if p+n == len(b) {
+			return 0, 0, false
+		}
+		switch b[p+n] {
+		case '"':
+			k, _, kind := decodeRun(n, '"', w.depth)
+			if kind != runChar {
+				return 0, 0, false
+			}
+			if k&1 == 0 {
+				// k backslashes of the message (escaped pairs) end the
+				// content; the quote's own run follows them.
+				return p + k<<w.depth, p + n + 1, true
+			}
+		case 'u':
+			w.hazards |= hazardU
+		case '/':
+			w.hazards |= hazardSlash
+		}
+		i = p + n + 1
 	}
+}
+
+// Hazards are escapes and characters in the strings of a message that
+// could spell a rule literal differently from its raw bytes (see
+// escaped.go); the walker notes them while it reads escaped text.
+const (
+	hazardU        = 1 << iota // a backslash before 'u' (a \u escape at some level)
+	hazardSlash                // a backslash before '/'
+	hazardNonASCII             // a byte >= 0x80
+)
+
+// indexBackslash returns the offset of the first '\\' at or after b[i], or
+// -1, and the bytes >= 0x80 it passed over (high bits set; it may also
+// flag one just past the backslash).
+func indexBackslash(b []byte, i int) (int, uint64) {
+	const ones, highs, backslashes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c
+	var high uint64
+	for ; len(b)-i >= 8; i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		high |= v
+		x := v ^ backslashes
+		if m := (x - ones) &^ x & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3, high & highs
+		}
+	}
+	for ; i < len(b); i++ {
+		high |= uint64(b[i])
+		if b[i] == '\\' {
+			return i, high & highs
+		}
+	}
+	return -1, high & highs
+}
+
+// indexQuote returns the offset of the first '"' at or after b[i], or -1.
+// Strings of a message are short (a dozen bytes between quotes), too short
+// for bytes.IndexByte's call to pay off: this tests eight bytes at a time
+// in line.
+func indexQuote(b []byte, i int) int {
+	const ones, highs, quotes = 0x0101010101010101, 0x8080808080808080, 0x2222222222222222
+	for ; len(b)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:]) ^ quotes
+		// The lowest byte flagged is the first quote (higher flags may be
+		// false positives, which are never looked at).
+		if m := (x - ones) &^ x & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '"' {
+			return i
+		}
+	}
+	return -1
+}
+
+// quoteAtDepth2 reports whether b[i:] starts with exactly three backslashes
+// and a quote, which at depth 2 is a quote of the message with no backslash
+// of the message before it (b[i-1], when it exists, is not a backslash).
+func quoteAtDepth2(b []byte, i int) bool {
+	return len(b)-i >= 4 && binary.LittleEndian.Uint32(b[i:]) == 0x225c5c5c && (i == 0 || b[i-1] != '\\')
 }
 
 // skipWS returns the next message character at or after text[i] that is
@@ -183,6 +284,7 @@ func (w *walker) skipWS(b []byte, i int) (c byte, at, next int, kind runKind, eo
 // of a top-level value) with index records before it, into w.spans.
 func (w *walker) walk(b []byte, from, index int) walkStop {
 	w.spans = w.spans[:0]
+	w.hazards = 0
 	i := from
 	for {
 		c, at, next, kind, eof := w.skipWS(b, i)
@@ -262,12 +364,29 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 	afterComma := false
 	i := next
 	for {
-		c, pos, nx, kind, eof := w.skipWS(b, i)
-		if eof || kind == runEnd {
-			return 0, w.broke(pos, -1, "unexpected end of input")
+		if i >= len(b) {
+			return 0, w.broke(i, -1, "unexpected end of input")
 		}
-		if kind == runBad {
-			return 0, w.broke(pos, -1, "escape not read in place")
+		pos := i
+		c, nx := b[i], i+1
+		switch {
+		case c == ' ':
+			i++
+			continue
+		case c == '\\' && w.depth == 2 && quoteAtDepth2(b, i):
+			// The common case of the slow path below: a quote of the
+			// message, spelled \\\" two levels down.
+			c, nx = '"', i+4
+		case c == '\\' || c == '"' || c < ' ':
+			var kind runKind
+			var eof bool
+			c, pos, nx, kind, eof = w.skipWS(b, i)
+			if eof || kind == runEnd {
+				return 0, w.broke(pos, -1, "unexpected end of input")
+			}
+			if kind == runBad {
+				return 0, w.broke(pos, -1, "escape not read in place")
+			}
 		}
 		atElem := len(stack) == recDepth
 		switch c {
