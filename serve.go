@@ -60,11 +60,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 // routes binds the three Azure Functions to the pipeline.
 func routes(p *function.Pipeline) []handler.Route {
 	process := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
-		bodies := make([][]byte, len(inv.Messages))
-		for i, m := range inv.Messages {
-			bodies[i] = m.Body
-		}
-		out, err := p.Process(ctx, bodies)
+		out, err := p.ProcessBatch(ctx, inv)
 		if err != nil {
 			return handler.Result{}, err
 		}
@@ -78,7 +74,7 @@ func routes(p *function.Pipeline) []handler.Route {
 		return handler.Result{Logs: []string{fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending", r.Alerts, r.Sent, r.Failed, r.StillPending)}}, nil
 	})
 	return []handler.Route{
-		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", Func: process},
+		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", InPlace: true, Func: process},
 		{Function: fnResourceEvents, Trigger: handler.EventGrid, Binding: "event", Func: process},
 		{Function: fnNotificationRetry, Trigger: handler.Timer, Binding: "timer", Func: retry},
 	}
@@ -88,7 +84,7 @@ func routes(p *function.Pipeline) []handler.Route {
 // line, one line per alert (as JSON) and one per skipped record.
 func outcomeLogs(inv *handler.Invocation, out *function.Outcome) []string {
 	logs := []string{fmt.Sprintf("%s: %d message(s), %d record(s), %d skipped, %d matched; alerts: %d new, %d suppressed, %d duplicate match(es)",
-		inv.Function, len(inv.Messages), out.Records, len(out.Skips), out.Matched, out.New, out.Suppressed, out.Duplicates)}
+		inv.Function, out.Messages, out.Records, len(out.Skips), out.Matched, out.New, out.Suppressed, out.Duplicates)}
 	for _, a := range out.Alerts {
 		b, _ := json.Marshal(struct {
 			ID    string `json:"id"`

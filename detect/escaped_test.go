@@ -183,7 +183,9 @@ func TestEvaluateBatchReadsInPlace(t *testing.T) {
 
 func TestEvaluateBatchRefusesWhatIsNotABatch(t *testing.T) {
 	e := diffEngine(t)
-	for _, text := range []string{``, `{}`, `[`, `[\"{}\"`, `[\"{}\",]`, `[\"{}\"] x`, `[1]`, `\"[]\"`, `[\"{}\" \"{}\"]`, `[\"{\\\"a\\\":\\x}\"]`, `[\"{}\"]"`} {
+	for _, text := range []string{``, `{}`, `[`, `[\"{}\"`, `[\"{}\",]`, `[\"{}\"] x`, `[1]`, `\"[]\"`, `[\"{}\" \"{}\"]`, `[\"{\\\"a\\\":\\x}\"]`, `[\"{}\"]"`,
+		// A quote with no backslash ends the outer string wherever it is.
+		`[\"{\\\"a\\\":\\\"x"y\\\"}\"]`, `[\"{\\\"a\\\":\\\"x\\\"}" \"]`} {
 		var r Result
 		if _, ok := e.EvaluateBatch([]byte(text), &r); ok {
 			t.Errorf("EvaluateBatch accepted %q", text)

@@ -156,11 +156,13 @@ func (w *walker) stringEnd(b []byte, i int) (contentEnd, next int, ok bool) {
 	// quote, and notes on the way what could hide a literal (see
 	// walker.hazards).
 	for {
-		p, high := indexBackslash(b, i)
+		p, high := indexBackslashOrQuote(b, i)
 		if high != 0 {
 			w.hazards |= hazardNonASCII
 		}
-		if p < 0 {
+		if p < 0 || b[p] == '"' {
+			// A quote with no backslash before it closes the outermost
+			// string: the text ends inside this string.
 			return 0, 0, false
 		}
 		// b[p-1] is not a backslash: the opening quote, or the character
@@ -210,23 +212,25 @@ const (
 	hazardNonASCII             // a byte >= 0x80
 )
 
-// indexBackslash returns the offset of the first '\\' at or after b[i], or
-// -1, and the bytes >= 0x80 it passed over (high bits set; it may also
-// flag one just past the backslash).
-func indexBackslash(b []byte, i int) (int, uint64) {
-	const ones, highs, backslashes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c
+// indexBackslashOrQuote returns the offset of the first '\\' or '"' at or
+// after b[i], or -1, and the bytes >= 0x80 it passed over (high bits set;
+// it may also flag one just past the offset returned).
+func indexBackslashOrQuote(b []byte, i int) (int, uint64) {
+	const ones, highs, backslashes, quotes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c, 0x2222222222222222
 	var high uint64
 	for ; len(b)-i >= 8; i += 8 {
 		v := binary.LittleEndian.Uint64(b[i:])
 		high |= v
-		x := v ^ backslashes
-		if m := (x - ones) &^ x & highs; m != 0 {
+		x, y := v^backslashes, v^quotes
+		// The lowest byte flagged is exact (higher ones may be false
+		// positives, never looked at).
+		if m := ((x-ones)&^x | (y-ones)&^y) & highs; m != 0 {
 			return i + bits.TrailingZeros64(m)>>3, high & highs
 		}
 	}
 	for ; i < len(b); i++ {
 		high |= uint64(b[i])
-		if b[i] == '\\' {
+		if b[i] == '\\' || b[i] == '"' {
 			return i, high & highs
 		}
 	}

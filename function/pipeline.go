@@ -68,8 +68,10 @@ type Pipeline struct {
 
 // Outcome is what one invocation did.
 type Outcome struct {
-	Records int
-	Skips   []detect.Skip
+	// Messages counts the messages of the batch; Records their records.
+	Messages int
+	Records  int
+	Skips    []detect.Skip
 	// Matched counts distinct (rule, record) matches after exceptions.
 	Matched  int
 	Excepted int
@@ -121,7 +123,43 @@ func (p *Pipeline) Process(ctx context.Context, messages [][]byte) (*Outcome, er
 		}
 		p.Engine.Evaluate(i, m, &res)
 	}
-	out := &Outcome{Records: res.Records, Skips: res.Skips, Matched: len(res.Matches), Excepted: res.Excepted}
+	return p.record(ctx, len(messages), &res)
+}
+
+// Batch is a batch of messages as a handler received it.
+type Batch interface {
+	// Encoded returns the batch still escaped as the Functions host sends
+	// Event Hubs batches, when the handler has it so: the content of a
+	// JSON string holding a JSON array of JSON strings, one per message.
+	Encoded() (text []byte, ok bool)
+	// Bodies returns the messages, decoding them if need be.
+	Bodies() ([][]byte, error)
+}
+
+// ProcessBatch is Process for a batch as the handler received it: an
+// escaped batch is evaluated in place (detect.Engine.EvaluateBatch), without
+// unescaping the records no rule can match; anything else is decoded and
+// goes to Process.
+func (p *Pipeline) ProcessBatch(ctx context.Context, b Batch) (*Outcome, error) {
+	if text, ok := b.Encoded(); ok {
+		var res detect.Result
+		if n, ok := p.Engine.EvaluateBatch(text, &res); ok {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return p.record(ctx, n, &res)
+		}
+	}
+	bodies, err := b.Bodies()
+	if err != nil {
+		return nil, err
+	}
+	return p.Process(ctx, bodies)
+}
+
+// record records the alerts of an evaluated batch.
+func (p *Pipeline) record(ctx context.Context, messages int, res *detect.Result) (*Outcome, error) {
+	out := &Outcome{Messages: messages, Records: res.Records, Skips: res.Skips, Matched: len(res.Matches), Excepted: res.Excepted}
 	if len(res.Matches) == 0 {
 		return out, nil
 	}

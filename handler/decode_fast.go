@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
@@ -42,6 +43,7 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 	}
 	i = skipWS(body, i+1)
 	var bodies [][]byte // from Data.<binding>
+	var encoded []byte  // Data.<binding> still escaped (Route.InPlace)
 	seenData := false
 	var meta []byte // Metadata's JSON object
 	for {
@@ -60,6 +62,12 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 		switch {
 		case string(key) == "Data" && !seenData:
 			seenData = true
+			if r.InPlace {
+				if text, next, ok := dataText(body, i, r.Binding); ok {
+					encoded, i = text, next
+					break
+				}
+			}
 			if bodies, i, ok = dataBodies(body, i, r.Binding, dst); !ok {
 				return nil, nil, false
 			}
@@ -104,12 +112,65 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 			inv.RetryCount, inv.MaxRetryCount = rc.count, rc.max
 		}
 	}
-	inv.Messages = make([]Message, len(bodies))
-	for k, b := range bodies {
-		inv.Messages[k] = Message{Body: b, SequenceNumber: -1}
+	if encoded != nil {
+		inv.encoded = encoded
+		whole := *r
+		whole.InPlace = false
+		inv.decode = func() (*Invocation, error) {
+			full, _, err := decodeInvocation(&whole, body)
+			return full, err
+		}
+		// The Metadata arrays fill Messages, which Bodies decodes later;
+		// the rest (partition, warnings) is read now.
+	} else {
+		inv.Messages = make([]Message, len(bodies))
+		for k, b := range bodies {
+			inv.Messages[k] = Message{Body: b, SequenceNumber: -1}
+		}
 	}
 	decodeBatchMetadata(inv, metadata, warn)
 	return inv, warns, true
+}
+
+// dataText reads the Data object at body[i], which must hold exactly the
+// binding's key with a JSON string value, and returns that string's content
+// still escaped, and the offset after the object. It presumes that the
+// string ends at the first `]"` (an array's end, then a quote with no
+// backslash before it, which no string content can hold); whoever reads the
+// text must check that it is one JSON array of JSON strings with no
+// unescaped quote in it (detect.Engine.EvaluateBatch does), which proves
+// the presumption.
+func dataText(body []byte, i int, binding string) (text []byte, next int, ok bool) {
+	if i >= len(body) || body[i] != '{' {
+		return nil, 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	key, end, plain := plainString(body, i)
+	if !plain || string(key) != binding {
+		return nil, 0, false
+	}
+	i = skipWS(body, end)
+	if i >= len(body) || body[i] != ':' {
+		return nil, 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	start := i + 1
+	q := bytes.Index(body[start:], []byte(`]"`))
+	if q < 0 {
+		return nil, 0, false
+	}
+	quote := start + q + 1
+	i = skipWS(body, quote+1)
+	if i >= len(body) || body[i] != '}' {
+		return nil, 0, false
+	}
+	return body[start:quote], i + 1, true
 }
 
 // dataBodies reads the Data object at body[i], which must hold exactly the

@@ -43,7 +43,9 @@ const (
 	eventsPerCall = 100
 )
 
-var route = handler.Route{Function: function_, Trigger: handler.EventHubBatch, Binding: "events", DataType: handler.DataTypeString,
+// route is the server's ActivityLogEvents route (serve.go): batches are
+// handed over in place.
+var route = handler.Route{Function: function_, Trigger: handler.EventHubBatch, Binding: "events", DataType: handler.DataTypeString, InPlace: true,
 	Func: handler.FuncOf(func(context.Context, *handler.Invocation) (handler.Result, error) { return handler.Result{}, nil })}
 
 func main() {
@@ -312,23 +314,21 @@ func writeCorpus(root, dir string, c *corpus.Corpus) ([]string, [][]byte, error)
 }
 
 // triplineHostPath is the in-process hot path: decode each host request as
-// the handler does, then run the pipeline (records, normalization, every
-// built-in rule, grouping, an in-memory store).
+// the handler does, then run the pipeline as the server does (records,
+// normalization, every built-in rule, grouping, an in-memory store).
 func triplineHostPath(engine *detect.Engine, host [][]byte) (int, error) {
 	p := &function.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
 	ctx := context.Background()
 	found := 0
-	bodies := make([][]byte, 0, eventsPerCall)
 	for _, req := range host {
 		inv, err := handler.DecodeRequest(route, req)
 		if err != nil {
 			return 0, err
 		}
-		bodies = bodies[:0]
-		for _, m := range inv.Messages {
-			bodies = append(bodies, m.Body)
+		if _, ok := inv.Encoded(); !ok {
+			return 0, fmt.Errorf("the request was not handed over in place")
 		}
-		o, err := p.Process(ctx, bodies)
+		o, err := p.ProcessBatch(ctx, inv)
 		if err != nil {
 			return 0, err
 		}
