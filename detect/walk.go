@@ -456,6 +456,18 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 					found, recDepth, afterComma = true, 2, false
 				}
 			}
+			if w.depth == 2 && recDepth > 0 && len(stack) > recDepth {
+				// Inside a record, strings mostly follow one another as
+				// "key":"value","key":... Read such a run here rather
+				// than one character per turn of the loop.
+				for len(b)-i >= 5 && (b[i] == ':' || b[i] == ',') && binary.LittleEndian.Uint32(b[i+1:]) == 0x225c5c5c {
+					_, end, ok := w.stringEnd(b, i+5)
+					if !ok {
+						return 0, w.broke(i+1, -1, "unexpected end of input")
+					}
+					i = end
+				}
+			}
 		default:
 			i = nx
 		}
