@@ -136,9 +136,9 @@ type candidates struct {
 	order [][]uint8
 }
 
-// litCursor: the first occurrence of a literal at or after from is at at
-// (-1: none).
-type litCursor struct{ from, at int }
+// litCursor: the first occurrence of a literal at or after from is at at;
+// at -1: none lies inside msg[from:to].
+type litCursor struct{ from, to, at int }
 
 // newCandidates runs the prefilter on the whole message: most messages
 // stop there.
@@ -160,7 +160,7 @@ func (e *Engine) newCandidatesHiding(sp *splitter, msg []byte, hiding bool) cand
 	}
 	c.cur = sp.cur[:len(pf.lits)]
 	for k := range c.cur {
-		c.cur[k] = litCursor{from: len(msg) + 1} // not searched yet
+		c.cur[k] = litCursor{from: len(msg) + 1, at: -1} // not searched yet
 	}
 	if sp.orderFor != pf {
 		sp.orderFor = pf
@@ -182,15 +182,43 @@ func (e *Engine) newCandidatesHiding(sp *splitter, msg []byte, hiding bool) cand
 	return c
 }
 
-// find returns the offset of the first occurrence of literal k at or after
-// s in the message, or -1.
-func (c *candidates) find(k, s int) int {
+// find returns the offset of the first occurrence of literal k that lies
+// inside msg[s:e], or -1. It searches only msg[s:e] (a record that no other
+// clause rejected), so the bytes of records that never needed the literal
+// are never searched for it, and it remembers what it searched, so that
+// each byte is searched at most once per literal however the records and
+// rules ask.
+func (c *candidates) find(k, s, e int) int {
 	cu := &c.cur[k]
-	if cu.from <= s && (cu.at < 0 || cu.at >= s) {
-		return cu.at
+	n := len(c.pf.lits[k].text)
+	if cu.from <= s {
+		if cu.at >= s {
+			if cu.at+n <= e {
+				return cu.at
+			}
+			return -1
+		}
+		if cu.at < 0 && cu.to >= e {
+			return -1
+		}
 	}
-	at := c.pf.lits[k].next(c.msg, s)
-	*cu = litCursor{from: s, at: at}
+	from := s
+	if cu.from <= s && cu.at < 0 && cu.to > s {
+		// msg[cu.from:cu.to] holds no occurrence: one could only start
+		// in its last n-1 bytes.
+		from = max(s, cu.to-n+1)
+	}
+	at := c.pf.lits[k].next(c.msg[:e], from)
+	switch {
+	case at >= 0:
+		// None starts in msg[s:from] either (see from).
+		*cu = litCursor{from: s, at: at}
+	case cu.from <= s && cu.at < 0 && from <= cu.to-n+1:
+		// This search continued the last one.
+		cu.to = e
+	default:
+		*cu = litCursor{from: from, to: e, at: -1}
+	}
 	return at
 }
 
@@ -202,7 +230,7 @@ func (c *candidates) ruleIn(i, s, e int) bool {
 	for n, ci := range order {
 		hit := false
 		for _, k := range clauses[ci] {
-			if at := c.find(k, s); at >= 0 && at+len(c.pf.lits[k].text) <= e {
+			if c.find(k, s, e) >= 0 {
 				hit = true
 				break
 			}
@@ -217,7 +245,7 @@ func (c *candidates) ruleIn(i, s, e int) bool {
 	for _, cl := range clauses[len(order):] {
 		hit := false
 		for _, k := range cl {
-			if at := c.find(k, s); at >= 0 && at+len(c.pf.lits[k].text) <= e {
+			if c.find(k, s, e) >= 0 {
 				hit = true
 				break
 			}
