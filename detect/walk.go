@@ -155,9 +155,26 @@ func (w *walker) stringEnd(b []byte, i int) (contentEnd, next int, ok bool) {
 	// before it, so looking at each run of backslashes finds the closing
 	// quote, and notes on the way what could hide a literal (see
 	// walker.hazards).
+	const ones, highs, backslashes, quotes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c, 0x2222222222222222
 	for {
-		p, high := indexBackslashOrQuote(b, i)
-		if high != 0 {
+		// p is the first backslash or quote at or after i (see
+		// indexBackslashOrQuote, written out here: strings are short and
+		// this runs once per string).
+		p := -1
+		var high uint64
+		for ; len(b)-i >= 8; i += 8 {
+			v := binary.LittleEndian.Uint64(b[i:])
+			high |= v
+			x, y := v^backslashes, v^quotes
+			if m := ((x-ones)&^x | (y-ones)&^y) & highs; m != 0 {
+				p = i + bits.TrailingZeros64(m)>>3
+				break
+			}
+		}
+		if p < 0 {
+			p, high = indexBackslashOrQuote(b, i)
+		}
+		if high&highs != 0 {
 			w.hazards |= hazardNonASCII
 		}
 		if p < 0 || b[p] == '"' {

@@ -329,6 +329,11 @@ func decodeBatchMetadata(inv *Invocation, meta map[string]json.RawMessage, warn 
 			}
 		}
 	}
+	if len(inv.Messages) == 0 {
+		// Nothing to fill (an empty batch, or one handed over in place,
+		// whose Messages Bodies decodes later, metadata arrays included).
+		return
+	}
 	if raw, ok := lookup(meta, "SequenceNumberArray"); ok {
 		var nums []json.Number
 		if err := unmarshalArray(raw, &nums); err != nil {
