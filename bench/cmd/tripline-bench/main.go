@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,9 @@ func main() {
 	messages := flag.Int("messages", corpus.Defaults.Messages, "Event Hubs message bodies in the corpus (50 records each)")
 	rounds := flag.Int("rounds", 5, "timed rounds per in-process contender (the median is reported)")
 	jqPath := flag.String("jq", "jq", "jq executable")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process Tripline hot path rounds to this file")
 	flag.Parse()
+	profileHotPath = *cpuProfile
 	if err := run(*root, *out, *binary, *results, *messages, *rounds, *jqPath); err != nil {
 		fmt.Fprintln(os.Stderr, "tripline-bench:", err)
 		os.Exit(1)
@@ -141,7 +144,12 @@ func run(root, out, binary, results string, messages, rounds int, jqPath string)
 		fn          func() (found int, err error)
 		note        string
 	}
-	tripline := func() (int, error) { return triplineHostPath(engine, host) }
+	tripline := func() (int, error) {
+		if profileHotPath == "" {
+			return triplineHostPath(engine, host)
+		}
+		return profiled(profileHotPath, func() (int, error) { return triplineHostPath(engine, host) })
+	}
 	contenders := []contender{
 		{"Tripline hot path (in process)", "host invocations", hostBytes, tripline, "handler decode + records + normalize + all built-in rules + in-memory store"},
 		{"Tripline detect only", "plain bodies", c.Bytes, func() (int, error) { return detectOnly(engine, c.Bodies, false), nil }, "Engine.Evaluate on the message bodies"},
@@ -311,6 +319,30 @@ func writeCorpus(root, dir string, c *corpus.Corpus) ([]string, [][]byte, error)
 		host = append(host, req)
 	}
 	return files, host, nil
+}
+
+// profileHotPath, when set, is where profiled writes the CPU profile of the
+// hot path's rounds (-cpuprofile).
+var profileHotPath string
+
+// profiled runs fn under the CPU profiler, accumulating every round into
+// one profile file.
+func profiled(path string, fn func() (int, error)) (int, error) {
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return 0, err
+	}
+	n, err := fn()
+	pprof.StopCPUProfile()
+	if err != nil {
+		return n, err
+	}
+	// Keep the last round's profile (the others warmed caches up).
+	return n, os.Rename(path+".tmp", path)
 }
 
 // triplineHostPath is the in-process hot path: decode each host request as
