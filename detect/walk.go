@@ -478,7 +478,20 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 				// "key":"value","key":... Read such a run here rather
 				// than one character per turn of the loop.
 				for len(b)-i >= 5 && (b[i] == ':' || b[i] == ',') && binary.LittleEndian.Uint32(b[i+1:]) == 0x225c5c5c {
-					_, end, ok := w.stringEnd(b, i+5)
+					// The string's first word, in line: most strings
+					// end inside it with no backslash of their own.
+					s := i + 5
+					if len(b)-s >= 16 {
+						v := binary.LittleEndian.Uint64(b[s:])
+						x, y := v^0x5c5c5c5c5c5c5c5c, v^0x2222222222222222
+						if m := ((x-0x0101010101010101)&^x | (y-0x0101010101010101)&^y) & 0x8080808080808080; m != 0 && v&0x8080808080808080 == 0 {
+							if p := s + bits.TrailingZeros64(m)>>3; binary.LittleEndian.Uint32(b[p:]) == 0x225c5c5c {
+								i = p + 4
+								continue
+							}
+						}
+					}
+					_, end, ok := w.stringEnd(b, s)
 					if !ok {
 						return 0, w.broke(i+1, -1, "unexpected end of input")
 					}
