@@ -2,10 +2,11 @@
 // Activity Log administrative records (about 1.2 KB each, with nested
 // identity, authorization evidence, claims and properties) and AKS
 // kube-audit-admin resource-log records, packed into Event Hubs message
-// bodies of the diagnostic-settings shape {"records":[...]}. A fixed share of
-// records (0.5 % by default) matches the built-in rules; the rest are the
-// everyday noise a subscription produces, including near misses (the seed
-// operation's Start records, event deletions by the kubelet).
+// bodies of the diagnostic-settings shape {"records":[...]}, each body from
+// one source as Azure sends them. A fixed share of records (0.5 % by
+// default) matches the built-in rules; the rest are the everyday noise a
+// subscription produces, including near misses (the seed operation's Start
+// records, event deletions by the kubelet).
 //
 // Generation is deterministic: the same Options give the same bytes on every
 // machine and Go version (math/rand/v2 PCG, no map iteration, fixed clock).
@@ -45,13 +46,14 @@ type Options struct {
 	// without matching it (the seed operation's Start records, event
 	// deletions by the kubelet), so that no record is a prefilter candidate.
 	NoNearMisses bool
-	// KubePercent is the share (in %) of kube-audit-admin records; zero
-	// means the default, negative means none.
+	// KubePercent is the share (in %) of messages that are an AKS
+	// cluster's kube-audit-admin resource logs (the others are Activity
+	// Log exports); zero means the default, negative means none.
 	KubePercent int
 }
 
 // Defaults: 1,000 bodies of 50 records (50,000 records, about 60 MB),
-// 0.5 % matching, 20 % kube-audit-admin.
+// 0.5 % matching, 20 % of the messages kube-audit-admin.
 var Defaults = Options{Seed: 20261107, Messages: 1000, RecordsPerMessage: 50, MatchPerMille: 5, KubePercent: 20}
 
 // Corpus is a generated set of Event Hubs message bodies.
@@ -98,15 +100,30 @@ func Generate(opts Options) *Corpus {
 	g := &gen{noNear: opts.NoNearMisses, rng: rand.New(rand.NewPCG(opts.Seed, 0x747269706c696e65)), t: time.Date(2026, 11, 7, 8, 0, 0, 0, time.UTC)}
 	c := &Corpus{}
 	total := opts.Messages * opts.RecordsPerMessage
-	// Plant matches at evenly spread, seeded positions.
+	// Each message comes from one diagnostic setting, as on Azure: the
+	// subscription's Activity Log export, or an AKS cluster's resource
+	// logs. Their records never share a message.
+	kubeMsg := make([]bool, opts.Messages)
+	nKube := 0
+	for m := range kubeMsg {
+		kubeMsg[m] = g.rng.IntN(100) < opts.KubePercent
+		if kubeMsg[m] {
+			nKube++
+		}
+	}
+	// Plant matches at seeded positions, each in a message of its kind
+	// (in any message when there is none of that kind).
 	plant := make(map[int]int, total*opts.MatchPerMille/1000+1)
 	n := total * opts.MatchPerMille / 1000
 	for i := 0; i < n; i++ {
+		kind := 1 + i%3 // 1 seed rule, 2 Arc core twin, 3 kube-audit
+		wantKube := kind == 3
+		anyMessage := wantKube && nKube == 0 || !wantKube && nKube == opts.Messages
 		pos := g.rng.IntN(total)
-		for plant[pos] != 0 {
+		for plant[pos] != 0 || !anyMessage && kubeMsg[pos/opts.RecordsPerMessage] != wantKube {
 			pos = (pos + 1) % total
 		}
-		plant[pos] = 1 + i%3 // 1 seed rule, 2 Arc core twin, 3 kube-audit
+		plant[pos] = kind
 	}
 	var buf bytes.Buffer
 	k := 0
@@ -127,7 +144,7 @@ func Generate(opts Options) *Corpus {
 				g.activity(&buf, arcCoreOperation, "Success")
 			case kind == 3:
 				g.kube(&buf, true)
-			case g.rng.IntN(100) < opts.KubePercent:
+			case kubeMsg[m]:
 				g.kube(&buf, false)
 			default:
 				g.noiseActivity(&buf)

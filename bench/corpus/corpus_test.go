@@ -30,3 +30,24 @@ func TestDeterministicAndRealistic(t *testing.T) {
 		t.Errorf("%.0f bytes per record, want about 1.2 KB", per)
 	}
 }
+
+// TestOneSourcePerMessage: as on Azure, a message holds Activity Log
+// records or AKS resource-log records, never both; about the configured
+// share of messages are AKS ones, and every planted match is found in a
+// message of its kind.
+func TestOneSourcePerMessage(t *testing.T) {
+	c := corpus.Generate(corpus.Options{Messages: 200})
+	kube := 0
+	for i, b := range c.Bodies {
+		aks := bytes.Count(b, []byte(`"category":"kube-audit-admin"`))
+		if aks != 0 && aks != corpus.Defaults.RecordsPerMessage {
+			t.Fatalf("message %d mixes %d AKS records with Activity Log records", i, aks)
+		}
+		if aks != 0 {
+			kube++
+		}
+	}
+	if kube < 20 || kube > 60 {
+		t.Errorf("%d of 200 messages are AKS resource logs, want about %d %%", kube, corpus.Defaults.KubePercent)
+	}
+}
