@@ -749,7 +749,7 @@ func render(rep *report) string {
 		fmt.Fprintf(&b, "- `%s`\n", v)
 	}
 	fmt.Fprintf(&b, "\nStart-up samples (ms): %v; the host simulator's own probe (25 ms interval) saw the handler ready after %.1f ms.\n", fmtSamples(rep.StartupSamples), rep.HostsimReadyMS)
-	fmt.Fprintf(&b, "Allocated bytes per record on the in-process hot path: %.0f (the bodies buffer and request decoding, per invocation).\n", rep.BytesPerRecord)
+	fmt.Fprintf(&b, "Allocated bytes per record on the in-process hot path: %.0f (request metadata, and the records a rule may match, unescaped and decoded).\n", rep.BytesPerRecord)
 	return b.String()
 }
 
