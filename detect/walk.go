@@ -16,9 +16,9 @@ import (
 //   - a message is a sequence of top-level values; an object with a
 //     "records" array gives that array's elements, an array gives its
 //     elements, any other object is one record, a scalar is a non-record;
-//   - a record is cut out as soon as its brackets and strings close, whether
-//     or not its content is valid JSON (Normalize judges that when the
-//     record is decoded), so one bad record costs that record only;
+//   - a record is cut out when the comma or bracket that follows it is
+//     read, whether or not its content is valid JSON (Normalize judges that
+//     when the record is decoded), so one bad record costs that record only;
 //   - when the structure itself breaks (a bracket that does not match, a
 //     string or container the message ends inside, an element missing
 //     between commas), the records before the break are kept and the rest
@@ -32,9 +32,10 @@ import (
 // Character classes do not change with escaping except for '"' and '\':
 // a quote or backslash of the message is spelled, depth levels down, as a
 // run of backslashes and a character, and decodeRun says what a run stands
-// for. The walker does not take \u escapes outside the message level (they
-// would hide quotes) and reports them as breaks; escaped.go never calls it
-// on text holding "\u".
+// for. The walker does not take \u escapes above the message level outside
+// strings (they could spell quotes) and reports them as breaks; inside
+// strings it notes them (walker.hazards), and escaped.go unescapes such a
+// message before evaluating it.
 
 // runKind says what a run of backslashes and the character after it stand
 // for at the message level.
@@ -118,6 +119,9 @@ func (w *walker) read(b []byte, i int) (c byte, next int, kind runKind) {
 		n++
 	}
 	if i+n == len(b) {
+		if w.depth == 0 {
+			return '\\', i + 1, runChar // stray backslashes at the end: not JSON
+		}
 		return 0, 0, runBad
 	}
 	k, c, kind := decodeRun(n, b[i+n], w.depth)

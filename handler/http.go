@@ -98,8 +98,13 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 		defer cancel()
 	}
 	res, stack, err := call(ctx, route.Func, inv)
-	attrs := []any{"function", route.Function, "invocation", inv.ID, "messages", len(inv.Messages),
-		"retry", inv.RetryCount, "duration", time.Since(start)}
+	attrs := []any{"function", route.Function, "invocation", inv.ID, "retry", inv.RetryCount, "duration", time.Since(start)}
+	if text, inPlace := inv.Encoded(); inPlace && len(inv.Messages) == 0 {
+		// Read in place by the Func; the count is in its own Logs.
+		attrs = append(attrs, "batch_bytes", len(text))
+	} else {
+		attrs = append(attrs, "messages", len(inv.Messages))
+	}
 	if stack != nil {
 		s.log.Error("invocation panicked", append(attrs, "panic", err, "stack", string(stack))...)
 		s.write(w, http.StatusInternalServerError, response{Logs: res.Logs, Error: err.Error()})
