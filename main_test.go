@@ -596,3 +596,26 @@ func TestReceiverDownThenDeliverAndTimerDeliverOnce(t *testing.T) {
 		t.Fatalf("accepted=%v badsig=%d, want exactly one delivery per alert", accepted, bad)
 	}
 }
+
+// TestScanCheckRecords: a malformed record no rule could match is counted
+// but not reported by default (it is never decoded); --check-records
+// decodes every record and reports it with its position. The alerts are the
+// same either way.
+func TestScanCheckRecords(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mixed.json")
+	body := `{"records":[{"operationName":"MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE","resultType":"Success","x":tru},` +
+		`{"time":"2026-11-07T08:00:00Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/C1",` +
+		`"operationName":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE","category":"Administrative","resultType":"Success","correlationId":"cr-1"}]}`
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runScan(t, isolatedEnv(t, nil), file)
+	if code != 0 || !strings.Contains(stderr, "2 record(s) read, 0 skipped, 1 matched") {
+		t.Fatalf("default scan: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = runScan(t, isolatedEnv(t, nil), "--check-records", file)
+	if code != 0 || !strings.Contains(stderr, "2 record(s) read, 1 skipped, 1 matched") || !strings.Contains(stderr, "record 0 (byte 12)") {
+		t.Fatalf("scan --check-records: exit %d\n%s", code, stderr)
+	}
+}

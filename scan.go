@@ -46,6 +46,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	noDeliver := fs.Bool("no-deliver", false, "do not send notifications to the configured channels")
 	rulesDir := fs.String("rules", "", "directory of extra rule files (default: TRIPLINE_RULES_DIR)")
 	quiet := fs.Bool("quiet", false, "no progress bar even on a terminal")
+	checkRecords := fs.Bool("check-records", false, "decode every record, so that every malformed record is reported (slower; by default only records a rule could match are decoded)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -74,6 +75,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer a.Close()
+	a.pipeline.CheckEveryRecord = *checkRecords
 
 	sum := &scanSummary{heldBack: map[string]int{}}
 	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
