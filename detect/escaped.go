@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"bytes"
 	"encoding/json"
 	"sync"
 
@@ -154,22 +153,6 @@ func (e *Engine) evaluateInPlace(message int, text []byte, start int, r *Result)
 		}
 	}
 	return stop.end, inPlaceDone
-}
-
-// foldHazard reports whether b holds a non-ASCII letter whose case folds
-// to an ASCII letter (İ ı ſ K; see prefilter.hides).
-func foldHazard(b []byte) bool {
-	for _, lead := range [...]byte{0xc4, 0xc5, 0xe2} {
-		if bytes.IndexByte(b, lead) < 0 {
-			continue
-		}
-		for _, s := range foldSpecialUTF8 {
-			if s[0] == lead && bytes.Contains(b, []byte(s)) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // unescapedLen is the length of b, message text escaped twice, once

@@ -482,16 +482,21 @@ func (pf *prefilter) hides(b []byte) bool {
 			return true
 		}
 	}
-	if pf.fold {
-		// İ and ı start with 0xC4, ſ with 0xC5, K with 0xE2.
-		for _, lead := range [...]byte{0xc4, 0xc5, 0xe2} {
-			if bytes.IndexByte(b, lead) < 0 {
-				continue
-			}
-			for _, s := range foldSpecialUTF8 {
-				if s[0] == lead && bytes.Contains(b, []byte(s)) {
-					return true
-				}
+	return pf.fold && foldHazard(b)
+}
+
+// foldHazard reports whether b holds a non-ASCII letter whose case folds
+// to an ASCII letter (İ ı ſ K), which a case-insensitive literal search in
+// raw bytes would miss.
+func foldHazard(b []byte) bool {
+	// İ and ı start with 0xC4, ſ with 0xC5, K with 0xE2.
+	for _, lead := range [...]byte{0xc4, 0xc5, 0xe2} {
+		if bytes.IndexByte(b, lead) < 0 {
+			continue
+		}
+		for _, s := range foldSpecialUTF8 {
+			if s[0] == lead && bytes.Contains(b, []byte(s)) {
+				return true
 			}
 		}
 	}

@@ -132,6 +132,32 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 	return inv, warns, true
 }
 
+// dataString reads the start of the Data object at body[i], which must hold
+// exactly the binding's key with a JSON string value, and returns the
+// offset of that string's opening quote.
+func dataString(body []byte, i int, binding string) (int, bool) {
+	if i >= len(body) || body[i] != '{' {
+		return 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return 0, false
+	}
+	key, end, plain := plainString(body, i)
+	if !plain || string(key) != binding {
+		return 0, false
+	}
+	i = skipWS(body, end)
+	if i >= len(body) || body[i] != ':' {
+		return 0, false
+	}
+	i = skipWS(body, i+1)
+	if i >= len(body) || body[i] != '"' {
+		return 0, false
+	}
+	return i, true
+}
+
 // dataText reads the Data object at body[i], which must hold exactly the
 // binding's key with a JSON string value, and returns that string's content
 // still escaped, and the offset after the object. It presumes that the
@@ -141,23 +167,7 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 // unescaped quote in it (detect.Engine.EvaluateBatch does), which proves
 // the presumption.
 func dataText(body []byte, i int, binding string) (text []byte, next int, ok bool) {
-	if i >= len(body) || body[i] != '{' {
-		return nil, 0, false
-	}
-	i = skipWS(body, i+1)
-	if i >= len(body) || body[i] != '"' {
-		return nil, 0, false
-	}
-	key, end, plain := plainString(body, i)
-	if !plain || string(key) != binding {
-		return nil, 0, false
-	}
-	i = skipWS(body, end)
-	if i >= len(body) || body[i] != ':' {
-		return nil, 0, false
-	}
-	i = skipWS(body, i+1)
-	if i >= len(body) || body[i] != '"' {
+	if i, ok = dataString(body, i, binding); !ok {
 		return nil, 0, false
 	}
 	start := i + 1
@@ -177,23 +187,8 @@ func dataText(body []byte, i int, binding string) (text []byte, next int, ok boo
 // binding's key with a JSON string value, and returns the bodies that string
 // holds and the offset after the object.
 func dataBodies(body []byte, i int, binding string, dst []byte) ([][]byte, int, bool) {
-	if i >= len(body) || body[i] != '{' {
-		return nil, 0, false
-	}
-	i = skipWS(body, i+1)
-	if i >= len(body) || body[i] != '"' {
-		return nil, 0, false
-	}
-	key, end, plain := plainString(body, i)
-	if !plain || string(key) != binding {
-		return nil, 0, false
-	}
-	i = skipWS(body, end)
-	if i >= len(body) || body[i] != ':' {
-		return nil, 0, false
-	}
-	i = skipWS(body, i+1)
-	if i >= len(body) || body[i] != '"' {
+	i, ok := dataString(body, i, binding)
+	if !ok {
 		return nil, 0, false
 	}
 	bodies, n, ok := unquoteBatch(body[i+1:], dst)
