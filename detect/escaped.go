@@ -42,7 +42,6 @@ var batchWalkers = sync.Pool{New: func() any { return &walker{depth: 2, stack: m
 // part of the batch and must be discarded, and the caller decodes the batch
 // some other way.
 func (e *Engine) EvaluateBatch(text []byte, res *Result) (messages int, ok bool) {
-	r := res
 	arr := walker{depth: 1}
 	c, _, i, kind, eof := arr.skipWS(text, 0)
 	if eof || kind != runChar || c != '[' {
@@ -60,7 +59,7 @@ func (e *Engine) EvaluateBatch(text []byte, res *Result) (messages int, ok bool)
 			return 0, false
 		}
 		start := next
-		end, st := e.evaluateInPlace(messages, text, start, r)
+		end, st := e.evaluateInPlace(messages, text, start, res)
 		if st == inPlaceInvalid {
 			return 0, false
 		}
@@ -80,7 +79,7 @@ func (e *Engine) EvaluateBatch(text []byte, res *Result) (messages int, ok bool)
 			if !ok {
 				return 0, false
 			}
-			e.Evaluate(messages, msg, r)
+			e.Evaluate(messages, msg, res)
 			i = after
 		}
 		messages++
