@@ -161,9 +161,10 @@ func (w *walker) stringEnd(b []byte, i int) (contentEnd, next int, ok bool) {
 	// walker.hazards).
 	const ones, highs, backslashes, quotes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c, 0x2222222222222222
 	for {
-		// p is the first backslash or quote at or after i (see
-		// indexBackslashOrQuote, written out here: strings are short and
-		// this runs once per string).
+		// p is the first backslash or quote at or after i, found eight
+		// bytes at a time; high collects the bytes >= 0x80 passed over
+		// (it may also flag one just past p). The lowest byte flagged in m
+		// is exact (higher ones may be false positives, never looked at).
 		p := -1
 		var high uint64
 		for ; len(b)-i >= 8; i += 8 {
@@ -176,7 +177,14 @@ func (w *walker) stringEnd(b []byte, i int) (contentEnd, next int, ok bool) {
 			}
 		}
 		if p < 0 {
-			p, high = indexBackslashOrQuote(b, i)
+			// The last bytes of the text, fewer than eight.
+			for ; i < len(b); i++ {
+				high |= uint64(b[i]) << 56
+				if b[i] == '\\' || b[i] == '"' {
+					p = i
+					break
+				}
+			}
 		}
 		if high&highs != 0 {
 			w.hazards |= hazardNonASCII
@@ -232,31 +240,6 @@ const (
 	hazardSlash                // a backslash before '/'
 	hazardNonASCII             // a byte >= 0x80
 )
-
-// indexBackslashOrQuote returns the offset of the first '\\' or '"' at or
-// after b[i], or -1, and the bytes >= 0x80 it passed over (high bits set;
-// it may also flag one just past the offset returned).
-func indexBackslashOrQuote(b []byte, i int) (int, uint64) {
-	const ones, highs, backslashes, quotes = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c, 0x2222222222222222
-	var high uint64
-	for ; len(b)-i >= 8; i += 8 {
-		v := binary.LittleEndian.Uint64(b[i:])
-		high |= v
-		x, y := v^backslashes, v^quotes
-		// The lowest byte flagged is exact (higher ones may be false
-		// positives, never looked at).
-		if m := ((x-ones)&^x | (y-ones)&^y) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)>>3, high & highs
-		}
-	}
-	for ; i < len(b); i++ {
-		high |= uint64(b[i])
-		if b[i] == '\\' || b[i] == '"' {
-			return i, high & highs
-		}
-	}
-	return -1, high & highs
-}
 
 // indexQuote returns the offset of the first '"' at or after b[i], or -1.
 // Strings of a message are short (a dozen bytes between quotes), too short
