@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +46,57 @@ func TestFindAgreesWithBruteForce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGuardedFindAgreesWithBruteForce: literals that share a long prefix
+// are searched behind a guard (the prefix); the answers stay those of a
+// fresh search, whichever literal is asked first.
+func TestGuardedFindAgreesWithBruteForce(t *testing.T) {
+	prefix := "microsoft.kubernetes/connectedclusters/events"
+	pf := newPrefilterLits([]string{prefix + ".k8s.io/events/delete", prefix + "/delete"}, true)
+	if pf.lits[0].guard == 0 || pf.lits[1].guard == 0 || string(pf.lits[pf.lits[0].guard-1].text) != prefix {
+		t.Fatalf("no guard for two literals sharing %q: %+v", prefix, pf.lits)
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	pieces := []string{prefix, prefix[:30], strings.ToUpper(prefix), "/delete", ".k8s.io/events/delete", "/DELETE", "x", "k"}
+	for trial := 0; trial < 500; trial++ {
+		var sb strings.Builder
+		for n := rng.IntN(12); n > 0; n-- {
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		hay := []byte(sb.String())
+		c := candidates{pf: pf, msg: hay, cur: make([]litCursor, len(pf.lits))}
+		for k := range c.cur {
+			c.cur[k] = litCursor{from: len(hay) + 1, at: -1}
+		}
+		s := 0
+		for q := 0; q < 20; q++ {
+			s = min(len(hay), s+rng.IntN(40))
+			e := s + rng.IntN(len(hay)-s+1)
+			k := rng.IntN(2)
+			lit := pf.lits[k].text
+			want := -1
+			for i := s; i+len(lit) <= e; i++ {
+				if bytes.EqualFold(hay[i:i+len(lit)], lit) {
+					want = i
+					break
+				}
+			}
+			if got := c.find(k, s, e); got != want {
+				t.Fatalf("%q in %q: find(%d,%d) = %d, want %d", lit, hay, s, e, got, want)
+			}
+		}
+	}
+}
+
+// newPrefilterLits is a prefilter with just these literals.
+func newPrefilterLits(texts []string, fold bool) *prefilter {
+	pf := &prefilter{}
+	for _, x := range texts {
+		l := pfLit{text: []byte(x), fold: fold}
+		l.anchor = rarestByte(l.text, fold)
+		pf.litIndex(&l)
+	}
+	pf.guardLiterals()
+	return pf
 }

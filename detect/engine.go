@@ -189,6 +189,9 @@ func (e *Engine) newCandidatesHiding(sp *splitter, msg []byte, hiding bool) cand
 // each byte is searched at most once per literal however the records and
 // rules ask.
 func (c *candidates) find(k, s, e int) int {
+	if g := c.pf.lits[k].guard; g > 0 && c.find(g-1, s, e) < 0 {
+		return -1
+	}
 	cu := &c.cur[k]
 	n := len(c.pf.lits[k].text)
 	if cu.from <= s {

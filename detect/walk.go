@@ -125,6 +125,12 @@ func (w *walker) read(b []byte, i int) (c byte, next int, kind runKind) {
 		return 0, 0, runBad
 	}
 	k, c, kind := decodeRun(n, b[i+n], w.depth)
+	if kind == runEnd && n != (1<<w.depth)/2-1 {
+		// The quote closes the enclosing string, but backslashes of the
+		// message come before it (a message ending in a backslash, not
+		// JSON) or it closes a string further out: not the plain end.
+		return 0, 0, runBad
+	}
 	if kind == runChar && k > 0 {
 		// A backslash outside a string of the message (not JSON; the
 		// record holding it will not decode): consume the raw
