@@ -59,10 +59,12 @@ func Check(id string, body []byte) (Fields, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return f, fmt.Errorf("body of %q is not a JSON object", id)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &top); err != nil {
+	if !json.Valid(trimmed) {
+		var top map[string]json.RawMessage
+		err := json.Unmarshal(trimmed, &top)
 		return f, fmt.Errorf("body of %q is not a JSON object: %v", id, err)
 	}
+	top := topLevel(trimmed, "id", "ttl", "pending")
 	var bodyID string
 	if raw, ok := top["id"]; !ok {
 		return f, fmt.Errorf("body of %q has no top-level \"id\"", id)
@@ -90,4 +92,87 @@ func truncate(raw []byte) string {
 		return string(raw[:20]) + "..."
 	}
 	return string(raw)
+}
+
+// topLevel returns the raw values of the given keys among the members of
+// the valid JSON object obj, as json.Unmarshal into a map would give them
+// (keys compared unescaped, the last of duplicate keys winning), without
+// decoding anything else: bodies are checked on every write and can be
+// large.
+func topLevel(obj []byte, keys ...string) map[string][]byte {
+	out := make(map[string][]byte, len(keys))
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := skipString(obj, i)
+		key := obj[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(obj[i:end], &k) == nil {
+				key = []byte(k)
+			}
+		}
+		i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
+		vEnd := skipValue(obj, i)
+		for _, want := range keys {
+			if string(key) == want {
+				out[want] = obj[i:vEnd]
+			}
+		}
+		i = skipSpace(obj, vEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return out
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset after the string starting at b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the offset after the (valid) JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
 }
