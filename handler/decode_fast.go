@@ -72,7 +72,7 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 				return nil, nil, false
 			}
 		case string(key) == "Metadata" && meta == nil:
-			end := skipValue(body, i)
+			end := jsonscan.ContainerEnd(body, i)
 			if end < 0 || body[i] != '{' {
 				return nil, nil, false
 			}
@@ -221,43 +221,6 @@ func plainString(b []byte, i int) (content []byte, end int, plain bool) {
 		}
 	}
 	return nil, 0, false
-}
-
-// stringEnd returns the offset after the JSON string at b[i], or -1. It
-// checks only the structure (escapes are validated when unquoted).
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the offset after the JSON object or array at b[i], or
-// -1. It checks only brackets and strings; the caller validates the value.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			if i = stringEnd(b, i); i < 0 {
-				return -1
-			}
-			i--
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
 }
 
 // plainRun returns the end of the run of bytes at b[i:] that stand for

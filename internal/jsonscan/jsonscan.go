@@ -1,7 +1,8 @@
 // Package jsonscan holds the byte-level pieces shared by Tripline's
 // hand-written JSON scanners (detect's record splitter and decoder, handler's
-// batch decoder): an eight-bytes-at-a-time test for the bytes that end a
-// plain run of string text, and the one-character escapes.
+// batch decoder, the stores' document check): an eight-bytes-at-a-time test
+// for the bytes that end a plain run of string text, the one-character
+// escapes, and skipping a string or container by its structure alone.
 package jsonscan
 
 const (
@@ -56,4 +57,44 @@ func Hex(h byte) (v rune, ok bool) {
 		return rune(h-'A') + 10, true
 	}
 	return 0, false
+}
+
+// StringEnd returns the offset after the JSON string whose opening quote is
+// b[i], or -1 when it does not end. It reads only the structure: a
+// backslash escapes the next byte, whatever it is (escapes are judged when
+// the string is unquoted).
+func StringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// ContainerEnd returns the offset after the JSON object or array opening at
+// b[i], or -1 when it does not close. It reads only brackets and strings;
+// the caller validates the value.
+func ContainerEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i = StringEnd(b, i); i < 0 {
+				return -1
+			}
+			i--
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
 }

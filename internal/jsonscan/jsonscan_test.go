@@ -43,3 +43,24 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+func TestStringAndContainerEnd(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		at   int
+		want int
+		f    func([]byte, int) int
+	}{
+		{`"ab"x`, 0, 4, StringEnd},
+		{`"a\"b"x`, 0, 6, StringEnd},
+		{`"a\\"x`, 0, 5, StringEnd},
+		{`"ab`, 0, -1, StringEnd},
+		{`{"a":[1,"]}"]}x`, 0, 14, ContainerEnd},
+		{`[{"a":"\""}]`, 0, 12, ContainerEnd},
+		{`{"a":[1]`, 0, -1, ContainerEnd},
+	} {
+		if got := c.f([]byte(c.in), c.at); got != c.want {
+			t.Errorf("%q: got %d, want %d", c.in, got, c.want)
+		}
+	}
+}

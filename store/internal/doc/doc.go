@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // MaxIDSize is Cosmos DB's limit on the length of an id, in bytes.
@@ -103,7 +105,7 @@ func topLevel(obj []byte, keys ...string) map[string][]byte {
 	out := make(map[string][]byte, len(keys))
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
-		end := skipString(obj, i)
+		end := jsonscan.StringEnd(obj, i)
 		key := obj[i+1 : end-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			var k string
@@ -133,19 +135,6 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the offset after the string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
 // skipValue returns the offset after the (valid) JSON value at b[i].
 func skipValue(b []byte, i int) int {
 	if i >= len(b) {
@@ -153,23 +142,9 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return jsonscan.StringEnd(b, i)
 	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
+		return jsonscan.ContainerEnd(b, i)
 	}
 	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
 		i++
