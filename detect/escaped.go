@@ -117,7 +117,7 @@ const (
 func (e *Engine) evaluateInPlace(message int, text []byte, start int, r *Result) (end int, st inPlace) {
 	w := batchWalkers.Get().(*walker)
 	defer batchWalkers.Put(w)
-	stop := w.walk(text, start, 0)
+	stop := w.walk(text, start)
 	if stop.errAt >= 0 {
 		return 0, inPlaceDecline
 	}

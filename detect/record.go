@@ -58,7 +58,7 @@ func SplitRecords(msg []byte, fn func(RawRecord), skip func(record int, offset i
 // end of a top-level value, or 0).
 func splitRecordsFrom(msg []byte, from int64, index int, fn func(RawRecord), skip func(record int, offset int64, reason string)) {
 	w := walker{}
-	stop := w.walk(msg, int(from), index)
+	stop := w.walk(msg, int(from))
 	for _, s := range w.spans {
 		if s.obj {
 			fn(RawRecord{Index: index, Offset: int64(s.start), Bytes: msg[s.start:s.end:s.end]})
@@ -68,7 +68,7 @@ func splitRecordsFrom(msg []byte, from int64, index int, fn func(RawRecord), ski
 		index++
 	}
 	if stop.errAt >= 0 {
-		skip(stop.index, int64(stop.errAt), "not valid JSON: "+stop.reason)
+		skip(-1, int64(stop.errAt), "not valid JSON: "+stop.reason)
 	}
 }
 

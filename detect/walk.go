@@ -89,10 +89,9 @@ type walkStop struct {
 	// of the run that closes the enclosing string otherwise.
 	end int
 	// errAt >= 0 when the structure broke at that offset (of the text);
-	// reason says how, in the words of a "not valid JSON" skip; index is
-	// the record index the break is reported under (-1: the message).
+	// reason says how, in the words of a "not valid JSON" skip (reported
+	// for the message, not a record).
 	errAt  int
-	index  int
 	reason string
 }
 
@@ -295,8 +294,8 @@ func (w *walker) skipWS(b []byte, i int) (c byte, at, next int, kind runKind, eo
 }
 
 // walk cuts the message text b, starting at from (the start of b or the end
-// of a top-level value) with index records before it, into w.spans.
-func (w *walker) walk(b []byte, from, index int) walkStop {
+// of a top-level value), into w.spans.
+func (w *walker) walk(b []byte, from int) walkStop {
 	w.spans = w.spans[:0]
 	w.hazards = 0
 	i := from
@@ -305,31 +304,27 @@ func (w *walker) walk(b []byte, from, index int) walkStop {
 		switch {
 		case eof:
 			if w.depth > 0 {
-				return w.broke(at, -1, "unexpected end of input")
+				return w.broke(at, "unexpected end of input")
 			}
 			return walkStop{end: at, errAt: -1}
 		case kind == runEnd:
 			return walkStop{end: at, errAt: -1}
 		case kind == runBad:
-			return w.broke(at, -1, "escape not read in place")
+			return w.broke(at, "escape not read in place")
 		}
 		switch c {
 		case '{', '[':
-			n := len(w.spans)
 			end, stop := w.top(b, at, next, c)
 			if stop.errAt >= 0 {
-				stop.index = -1
 				return stop
 			}
-			index += len(w.spans) - n
 			i = end
 		case '"':
 			_, end, ok := w.stringEnd(b, next)
 			if !ok {
-				return w.broke(at, -1, "unexpected end of input")
+				return w.broke(at, "unexpected end of input")
 			}
 			w.spans = append(w.spans, span{start: at, end: end})
-			index++
 			i = end
 		default:
 			end := next
@@ -337,14 +332,13 @@ func (w *walker) walk(b []byte, from, index int) walkStop {
 				end++
 			}
 			if w.depth > 0 {
-				return w.broke(at, -1, "top-level scalar not read in place")
+				return w.broke(at, "top-level scalar not read in place")
 			}
 			var v any
 			if err := json.Unmarshal(b[at:end], &v); err != nil {
-				return w.broke(at+int(syntaxOffset(err, 0)), -1, jsonProblem(err))
+				return w.broke(at+int(syntaxOffset(err, 0)), jsonProblem(err))
 			}
 			w.spans = append(w.spans, span{start: at, end: end})
-			index++
 			i = end
 		}
 	}
@@ -359,8 +353,8 @@ func delimiter(c byte) bool {
 	return false
 }
 
-func (w *walker) broke(at, index int, reason string) walkStop {
-	return walkStop{errAt: at, index: index, reason: reason}
+func (w *walker) broke(at int, reason string) walkStop {
+	return walkStop{errAt: at, reason: reason}
 }
 
 // top walks the top-level object or array opened by c at text[at] (next is
@@ -379,7 +373,7 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 	i := next
 	for {
 		if i >= len(b) {
-			return 0, w.broke(i, -1, "unexpected end of input")
+			return 0, w.broke(i, "unexpected end of input")
 		}
 		pos := i
 		c, nx := b[i], i+1
@@ -396,10 +390,10 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 			var eof bool
 			c, pos, nx, kind, eof = w.skipWS(b, i)
 			if eof || kind == runEnd {
-				return 0, w.broke(pos, -1, "unexpected end of input")
+				return 0, w.broke(pos, "unexpected end of input")
 			}
 			if kind == runBad {
-				return 0, w.broke(pos, -1, "escape not read in place")
+				return 0, w.broke(pos, "escape not read in place")
 			}
 		}
 		atElem := len(stack) == recDepth
@@ -407,7 +401,7 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 		case ',':
 			if atElem {
 				if elemStart < 0 {
-					return 0, w.broke(pos, -1, "invalid character ',' looking for beginning of value")
+					return 0, w.broke(pos, "invalid character ',' looking for beginning of value")
 				}
 				w.spans = append(w.spans, span{start: elemStart, end: elemEnd, obj: b[elemStart] == '{'})
 				elemStart, afterComma = -1, true
@@ -420,14 +414,14 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 				open = '['
 			}
 			if stack[len(stack)-1] != open {
-				return 0, w.broke(pos, -1, fmt.Sprintf("invalid character %q after %s", c, containerName(stack[len(stack)-1])))
+				return 0, w.broke(pos, fmt.Sprintf("invalid character %q after %s", c, containerName(stack[len(stack)-1])))
 			}
 			if atElem {
 				switch {
 				case elemStart >= 0:
 					w.spans = append(w.spans, span{start: elemStart, end: elemEnd, obj: b[elemStart] == '{'})
 				case afterComma:
-					return 0, w.broke(pos, -1, "invalid character ']' looking for beginning of value")
+					return 0, w.broke(pos, "invalid character ']' looking for beginning of value")
 				}
 				elemStart, recDepth = -1, -1
 			}
@@ -454,13 +448,13 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 		case '"':
 			contentEnd, end, ok := w.stringEnd(b, nx)
 			if !ok {
-				return 0, w.broke(pos, -1, "unexpected end of input")
+				return 0, w.broke(pos, "unexpected end of input")
 			}
 			i = end
 			if !found && len(stack) == 1 && stack[0] == '{' {
 				isRec, ok := w.recordsKey(b, nx, contentEnd, end)
 				if !ok {
-					return 0, w.broke(pos, -1, "escape not read in place")
+					return 0, w.broke(pos, "escape not read in place")
 				}
 				if isRec {
 					found, recDepth, afterComma = true, 2, false
@@ -486,7 +480,7 @@ func (w *walker) top(b []byte, at, next int, c byte) (int, walkStop) {
 					}
 					_, end, ok := w.stringEnd(b, s)
 					if !ok {
-						return 0, w.broke(i+1, -1, "unexpected end of input")
+						return 0, w.broke(i+1, "unexpected end of input")
 					}
 					i = end
 				}
