@@ -100,3 +100,29 @@ func newPrefilterLits(texts []string, fold bool) *prefilter {
 	pf.guardLiterals()
 	return pf
 }
+
+// TestMessageCheckTriesCheapClausesFirst: over a whole message, the clause
+// searched first is the cheapest one, whatever the rule's order (a
+// case-insensitive anchor counts both its cases and a second search); ties
+// keep the rule's order.
+func TestMessageCheckTriesCheapClausesFirst(t *testing.T) {
+	pf := &prefilter{}
+	for _, l := range []pfLit{
+		{text: []byte("microsoft.containerservice/managedclusters/diagnosticlogs/read"), fold: true},
+		{text: []byte("kube-audit")},
+		{text: []byte("delete")},
+	} {
+		l.anchor = rarestByte(l.text, l.fold)
+		pf.litIndex(&l)
+	}
+	got := pf.clausesByCost([][]int{{0}, {1}, {2}})
+	want := []int{1, 0, 2} // 'k' (231), 'g' and 'G' (383 + 266, two searches), 'l' (1069)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("clauses by cost = %v, want %v", got, want)
+		}
+	}
+	if got := pf.clausesByCost([][]int{{2}, {2}}); got[0] != 0 || got[1] != 1 {
+		t.Fatalf("equal clauses reordered: %v", got)
+	}
+}

@@ -176,10 +176,29 @@ func (e *Engine) newCandidatesHiding(sp *splitter, msg []byte, hiding bool) cand
 	c.order = sp.order
 	c.any = c.hiding
 	for i := range c.may {
-		c.may[i] = c.ruleIn(i, 0, len(msg))
+		c.may[i] = c.ruleInMessage(i)
 		c.any = c.any || c.may[i]
 	}
 	return c
+}
+
+// ruleInMessage reports whether every clause of rule i has a literal
+// somewhere in the message, trying the clauses cheapest first.
+func (c *candidates) ruleInMessage(i int) bool {
+	r := &c.pf.rules[i]
+	for _, ci := range r.cheapFirst {
+		hit := false
+		for _, k := range r.lits[ci] {
+			if c.find(k, 0, len(c.msg)) >= 0 {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
 }
 
 // find returns the offset of the first occurrence of literal k that lies

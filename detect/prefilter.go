@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"sort"
 	"strings"
 )
 
@@ -237,6 +238,11 @@ type rulePF struct {
 	// lits holds, for each clause, the indexes of its literals in
 	// prefilter.lits.
 	lits [][]int
+	// cheapFirst lists the clauses by the estimated cost of searching a
+	// whole message for them, cheapest first. Over a whole message most
+	// clauses of a rule that cannot match are absent, so the first clause
+	// tried is searched to the end: it had better be the cheapest one.
+	cheapFirst []int
 }
 
 // prefilter is the engine-wide prefilter.
@@ -291,7 +297,42 @@ func newPrefilter(rules []*Rule) *prefilter {
 		pf.rules = append(pf.rules, rp)
 	}
 	pf.guardLiterals()
+	for i := range pf.rules {
+		pf.rules[i].cheapFirst = pf.clausesByCost(pf.rules[i].lits)
+	}
 	return pf
+}
+
+// searchCost estimates what searching a message for literal k to its end
+// costs: the expected number of anchor hits (a case-insensitive letter is
+// searched in both cases), plus those of its guard, searched first.
+func (pf *prefilter) searchCost(k int) int {
+	l := pf.lits[k]
+	c := l.text[l.anchor]
+	cost := int(byteFreq[c&0x7f]) + 64 // 64: a search's own overhead
+	if l.fold && c >= 'a' && c <= 'z' {
+		cost += int(byteFreq[c-'a'+'A']) + 64
+	}
+	if l.guard > 0 {
+		return min(cost, pf.searchCost(l.guard-1))
+	}
+	return cost
+}
+
+// clausesByCost returns the clause indexes of lits, cheapest to search a
+// whole message for first (a clause costs the sum of its literals: when it
+// is absent, every one of them is searched).
+func (pf *prefilter) clausesByCost(lits [][]int) []int {
+	cost := make([]int, len(lits))
+	order := make([]int, len(lits))
+	for ci, ks := range lits {
+		order[ci] = ci
+		for _, k := range ks {
+			cost[ci] += pf.searchCost(k)
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cost[order[a]] < cost[order[b]] })
+	return order
 }
 
 // minGuard is the shortest shared prefix worth a search of its own: a
