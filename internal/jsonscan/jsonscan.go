@@ -5,6 +5,8 @@
 // escapes, and skipping a string or container by its structure alone.
 package jsonscan
 
+import "math/bits"
+
 const (
 	lo8 = 0x0101010101010101
 	hi8 = 0x8080808080808080
@@ -97,4 +99,216 @@ func ContainerEnd(b []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// maxDepth is encoding/json's nesting limit: Valid, like json.Valid,
+// rejects a value nested deeper.
+const maxDepth = 10000
+
+// Valid reports whether b is exactly one JSON value, with optional
+// whitespace around it, answering as encoding/json.Valid does (strings are
+// not checked for valid UTF-8, nesting deeper than 10,000 is refused). It
+// allocates nothing and reads plain string text eight bytes at a time:
+// the stores check every document they write with it.
+func Valid(b []byte) bool {
+	// open has bit d set when the container at depth d+1 is an object.
+	var open [(maxDepth + 63) / 64]uint64
+	depth := 0
+	i := space(b, 0)
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if depth == maxDepth {
+				return false
+			}
+			if c == '{' {
+				open[depth/64] |= 1 << (depth % 64)
+			} else {
+				open[depth/64] &^= 1 << (depth % 64)
+			}
+			depth++
+			i = space(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
+				i++
+				depth--
+				break
+			}
+			if c == '{' {
+				if i = member(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case c == '"':
+			if i = validString(b, i); i < 0 {
+				return false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if i = number(b, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if i = literal(b, i, "true"); i < 0 {
+				return false
+			}
+		case c == 'f':
+			if i = literal(b, i, "false"); i < 0 {
+				return false
+			}
+		case c == 'n':
+			if i = literal(b, i, "null"); i < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+		// A value ended before b[i]: close containers, or go on to the
+		// next element.
+		for {
+			i = space(b, i)
+			if depth == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			obj := open[(depth-1)/64]&(1<<((depth-1)%64)) != 0
+			c := b[i]
+			if c == ',' {
+				i = space(b, i+1)
+				if obj {
+					if i = member(b, i); i < 0 {
+						return false
+					}
+				}
+				break
+			}
+			if obj && c != '}' || !obj && c != ']' {
+				return false
+			}
+			i++
+			depth--
+		}
+	}
+}
+
+// member reads an object member's key and colon at b[i] and returns the
+// offset of its value, or -1.
+func member(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	if i = space(b, i); i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return space(b, i+1)
+}
+
+func space(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// validString returns the offset after the valid JSON string whose opening
+// quote is b[i], or -1.
+func validString(b []byte, i int) int {
+	for i++; ; {
+		for len(b)-i >= 8 {
+			if m := Special(uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			if b[i+1] != 'u' {
+				if _, ok := Unescape(b[i+1]); !ok {
+					return -1
+				}
+				i += 2
+				continue
+			}
+			if len(b)-i < 6 {
+				return -1
+			}
+			for _, h := range b[i+2 : i+6] {
+				if _, ok := Hex(h); !ok {
+					return -1
+				}
+			}
+			i += 6
+		default:
+			i++
+		}
+	}
+}
+
+// number returns the offset after the JSON number at b[i], or -1.
+func number(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		if j := digits(b, i+1); j > i+1 {
+			i = j
+		} else {
+			return -1
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if j := digits(b, i); j > i {
+			i = j
+		} else {
+			return -1
+		}
+	}
+	return i
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// literal returns the offset after lit at b[i], or -1.
+func literal(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
 }

@@ -2,7 +2,9 @@ package jsonscan
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math/bits"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +65,41 @@ func TestStringAndContainerEnd(t *testing.T) {
 			t.Errorf("%q: got %d, want %d", c.in, got, c.want)
 		}
 	}
+}
+
+// validCases are documents json.Valid and Valid must judge alike: every
+// grammar rule on both sides of its edge.
+var validCases = []string{
+	``, ` `, `{}`, ` {} `, `[]`, `[ ]`, `{ }`, `"a"`, `1`, `-0`, `-`, `01`, `1.`, `1.5`, `1e`, `1e+`, `1E-7`, `.5`, `-.5`,
+	`true`, `tru`, `truex`, `false`, `null`, `nul`, `[1,]`, `[,1]`, `[1 2]`, `{"a":1,}`, `{"a" 1}`, `{"a":}`, `{a:1}`,
+	`{"a":1}x`, `{"a":1} {}`, `{"a":[1,{"b":null}],"c":"d"}`, `"\u00e9\n\t\"\\\/"`, `"\u00g0"`, `"\x"`, "\"\x01\"",
+	"\"\xff\xfe\"", `"abc`, `"abcdefghijklmnopqrstuvwxyz\"`, `["abcdefgh\u0041abcdefgh"]`, `[}`, `{]`, `[[[]]]`, `[[[]]`,
+	"\t[\r\n1\n]\t", `{"a":1,"a":2}`, `"\`, `"\u12`, `[-]`, `[1e5, -2.5E+3, 0.0]`,
+}
+
+func TestValidAgreesWithEncodingJSON(t *testing.T) {
+	for _, c := range validCases {
+		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("Valid(%q) = %v, json.Valid says %v", c, got, want)
+		}
+	}
+	deep := func(n int) []byte {
+		return []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+	}
+	for _, n := range []int{maxDepth, maxDepth + 1} {
+		if got, want := Valid(deep(n)), json.Valid(deep(n)); got != want {
+			t.Errorf("Valid of %d nested arrays = %v, json.Valid says %v", n, got, want)
+		}
+	}
+}
+
+func FuzzValid(f *testing.F) {
+	for _, c := range validCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
 }

@@ -61,7 +61,7 @@ func Check(id string, body []byte) (Fields, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return f, fmt.Errorf("body of %q is not a JSON object", id)
 	}
-	if !json.Valid(trimmed) {
+	if !jsonscan.Valid(trimmed) {
 		var top map[string]json.RawMessage
 		err := json.Unmarshal(trimmed, &top)
 		return f, fmt.Errorf("body of %q is not a JSON object: %v", id, err)
