@@ -1,0 +1,47 @@
+package detect
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/tripline/tripline/bench/corpus"
+)
+
+// BenchmarkWalkBatch reads only the structure of a 100-event batch of the
+// benchmark corpus as the host sends it (escaped twice): every message cut
+// into records, nothing searched or decoded. It is the ceiling of
+// EvaluateBatch, which does this and more. MB/s counts the escaped bytes.
+func BenchmarkWalkBatch(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 100})
+	strs := make([]string, len(c.Bodies))
+	for i, m := range c.Bodies {
+		strs[i] = string(m)
+	}
+	inner, _ := json.Marshal(strs)
+	outer, _ := json.Marshal(string(inner))
+	text := outer[1 : len(outer)-1] // Data.events without its quotes
+	arr := walker{depth: 1}
+	w := &walker{depth: 2}
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		records := 0
+		_, _, i, _, _ := arr.skipWS(text, 0) // past '['
+		for {
+			_, _, start, _, _ := arr.skipWS(text, i) // past the message's opening quote
+			stop := w.walk(text, start)
+			if stop.errAt >= 0 {
+				b.Fatalf("walk: %s at %d", stop.reason, stop.errAt)
+			}
+			records += len(w.spans)
+			_, _, after, _, _ := arr.skipWS(text, stop.end) // past its closing quote
+			c, _, next, _, _ := arr.skipWS(text, after)
+			if c != ',' {
+				break
+			}
+			i = next
+		}
+		if records != c.Records {
+			b.Fatalf("%d records, the batch holds %d", records, c.Records)
+		}
+	}
+}
