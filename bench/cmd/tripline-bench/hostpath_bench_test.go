@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/bench/corpus"
-	"github.com/tripline/tripline/detect"
-	"github.com/tripline/tripline/detect/rules"
 )
 
 // BenchmarkHostPath is the in-process hot path of make bench (handler
@@ -18,11 +16,7 @@ func BenchmarkHostPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	all, err := detect.LoadRules(rules.FS)
-	if err != nil {
-		b.Fatal(err)
-	}
-	engine, err := detect.NewEngine(all, nil)
+	engine, err := builtinEngine()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -127,11 +127,7 @@ func run(root, out, binary, results string, messages, rounds int, jqPath string)
 	rep.Corpus.Messages, rep.Corpus.Records, rep.Corpus.Planted, rep.Corpus.PlantedSeed = len(c.Bodies), c.Records, c.Planted, c.PlantedSeed
 	rep.Corpus.Invocations, rep.Corpus.PlainBytes, rep.Corpus.HostBytes = len(host), c.Bytes, hostBytes
 
-	all, err := detect.LoadRules(rules.FS)
-	if err != nil {
-		return err
-	}
-	engine, err := detect.NewEngine(all, nil)
+	engine, err := builtinEngine()
 	if err != nil {
 		return err
 	}
@@ -344,6 +340,15 @@ func profiled(path string, fn func() (int, error)) (int, error) {
 	}
 	// Keep the last round's profile (the others warmed caches up).
 	return n, os.Rename(path+".tmp", path)
+}
+
+// builtinEngine compiles the built-in rule pack, as the server does.
+func builtinEngine() (*detect.Engine, error) {
+	all, err := detect.LoadRules(rules.FS)
+	if err != nil {
+		return nil, err
+	}
+	return detect.NewEngine(all, nil)
 }
 
 // triplineHostPath is the in-process hot path: decode each host request as
