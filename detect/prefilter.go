@@ -31,8 +31,9 @@ import (
 //
 // Searching (engine.go, candidates): each literal has a cursor over the
 // message, so it is searched for at most once per message however many
-// records there are; a rule's clauses are tried in an adaptive order (the
-// one that last rejected a record first); case-insensitive literals are
+// records there are; over the whole message a rule's clauses are tried
+// cheapest first (clausesByCost), in a record in an adaptive order (the one
+// that last rejected a record first); case-insensitive literals are
 // searched in place, on their anchor byte in both cases.
 
 // pfLit is one literal; fold marks an ASCII-case-insensitive search (text is
@@ -305,16 +306,17 @@ func newPrefilter(rules []*Rule) *prefilter {
 
 // searchCost estimates what searching a message for literal k to its end
 // costs: the expected number of anchor hits (a case-insensitive letter is
-// searched in both cases), plus those of its guard, searched first.
+// searched in both cases). A guarded literal costs what its guard does:
+// where the guard is absent, nearly everywhere, only the guard is searched.
 func (pf *prefilter) searchCost(k int) int {
 	l := pf.lits[k]
+	if l.guard > 0 {
+		return pf.searchCost(l.guard - 1)
+	}
 	c := l.text[l.anchor]
 	cost := int(byteFreq[c&0x7f]) + 64 // 64: a search's own overhead
 	if l.fold && c >= 'a' && c <= 'z' {
 		cost += int(byteFreq[c-'a'+'A']) + 64
-	}
-	if l.guard > 0 {
-		return min(cost, pf.searchCost(l.guard-1))
 	}
 	return cost
 }
