@@ -126,3 +126,42 @@ func TestMessageCheckTriesCheapClausesFirst(t *testing.T) {
 		t.Fatalf("equal clauses reordered: %v", got)
 	}
 }
+
+// TestNextFoldedAgreesWithBruteForce: the search of a case-insensitive
+// literal on its anchor letter in both cases finds the first occurrence at
+// or after from, as comparing at every offset would, bytes that differ
+// from a letter only in bit 0x20 without being its other case ('.' and
+// 0x0e, '@' and '`') in the mix.
+func TestNextFoldedAgreesWithBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "kKuUbB.\x0e@`/e"
+	for trial := 0; trial < 3000; trial++ {
+		lit := make([]byte, 2+rng.IntN(5))
+		for i := range lit {
+			lit[i] = lower(alphabet[rng.IntN(len(alphabet))])
+		}
+		l := pfLit{text: lit, fold: true, anchor: rng.IntN(len(lit))}
+		if c := lit[l.anchor]; c < 'a' || c > 'z' {
+			continue // next takes the plain path for such an anchor
+		}
+		hay := make([]byte, rng.IntN(120))
+		for i := range hay {
+			hay[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		from := rng.IntN(len(hay) + 1)
+		want := -1
+		for s := from; s+len(lit) <= len(hay); s++ {
+			k := 0
+			for k < len(lit) && lower(hay[s+k]) == lit[k] {
+				k++
+			}
+			if k == len(lit) {
+				want = s
+				break
+			}
+		}
+		if got := l.next(hay, from); got != want {
+			t.Fatalf("%q (anchor %d) in %q from %d: %d, want %d", lit, l.anchor, hay, from, got, want)
+		}
+	}
+}
