@@ -5,7 +5,10 @@
 // escapes, and skipping a string or container by its structure alone.
 package jsonscan
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 const (
 	lo8 = 0x0101010101010101
@@ -223,8 +226,7 @@ func space(b []byte, i int) int {
 func validString(b []byte, i int) int {
 	for i++; ; {
 		for len(b)-i >= 8 {
-			if m := Special(uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56); m != 0 {
+			if m := Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
 				break
 			}
