@@ -478,6 +478,7 @@ type webhookReceiver struct {
 	mu       sync.Mutex
 	failing  bool
 	accepted []string // webhook-id of verified, accepted requests
+	bodies   [][]byte // their bodies
 	rejected int
 	badSig   int
 }
@@ -505,6 +506,7 @@ func newWebhookReceiver(t *testing.T) *webhookReceiver {
 			return
 		}
 		r.accepted = append(r.accepted, req.Header.Get("webhook-id"))
+		r.bodies = append(r.bodies, body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -574,6 +576,20 @@ func TestReceiverDownThenDeliverAndTimerDeliverOnce(t *testing.T) {
 	stdout, _, _ = runDeliver(t, env)
 	if accepted, _, _ := rcv.counts(); len(accepted) != 1 || !strings.Contains(stdout, "delivery pass: 0 pending alert(s)") {
 		t.Fatalf("after two passes accepted=%v, second pass: %s", accepted, stdout)
+	}
+	// The pass read the alert back from the store: its record came too.
+	rcv.mu.Lock()
+	var sent struct {
+		Event struct {
+			Azure struct {
+				CorrelationID string `json:"correlation_id"`
+			} `json:"azure"`
+		} `json:"event"`
+	}
+	err := json.Unmarshal(rcv.bodies[0], &sent)
+	rcv.mu.Unlock()
+	if err != nil || sent.Event.Azure.CorrelationID != "a7d3e5f1-2c4b-4e8a-9d0f-3b5c7e9a1d24" {
+		t.Fatalf("the retried webhook carries event %+v (%v), want the matching record's correlation id", sent.Event, err)
 	}
 
 	// The same through the NotificationRetry timer of the running function.

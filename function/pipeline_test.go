@@ -433,3 +433,61 @@ func mustJSON(v any) []byte {
 }
 
 var _ = alert.StateNew
+
+// lastWrite keeps the body of the last document written.
+type lastWrite struct {
+	function.Store
+	mu   sync.Mutex
+	body []byte
+}
+
+func (l *lastWrite) Create(ctx context.Context, id string, b []byte) (string, error) {
+	l.mu.Lock()
+	l.body = b
+	l.mu.Unlock()
+	return l.Store.Create(ctx, id, b)
+}
+
+func (l *lastWrite) Replace(ctx context.Context, id string, b []byte, etag string) (string, error) {
+	l.mu.Lock()
+	l.body = b
+	l.mu.Unlock()
+	return l.Store.Replace(ctx, id, b, etag)
+}
+
+// TestAlertEventKeptAcrossWrites: an alert's event (its first record,
+// normalized) is kept in the document as written when the alert was
+// created, a JSON object under "event", and later invocations, which read
+// the document back, report it whole.
+func TestAlertEventKeptAcrossWrites(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+		st := &lastWrite{Store: open(t)}
+		p := newPipeline(t, st)
+		first := mustProcess(t, p, body(seedRecord("a", t0, "p1", "arc-1")))
+		later := mustProcess(t, p, body(seedRecord("b", t0.Add(time.Minute), "p1", "arc-1")))
+		if states(first) != "new:1" || states(later) != "suppressed:2" {
+			t.Fatalf("first=%s later=%s", states(first), states(later))
+		}
+		want := mustJSON(first.Alerts[0].Event)
+		if first.Alerts[0].Event == nil {
+			t.Fatal("a new alert was reported without its event")
+		}
+		if got := mustJSON(later.Alerts[0].Event); string(got) != string(want) {
+			t.Fatalf("reported again after a reload with event\n%s\nwant the first record's\n%s", got, want)
+		}
+		var doc struct {
+			Alerts []struct {
+				Event map[string]any `json:"event"`
+			} `json:"alerts"`
+		}
+		st.mu.Lock()
+		err := json.Unmarshal(st.body, &doc)
+		st.mu.Unlock()
+		if err != nil || len(doc.Alerts) != 1 {
+			t.Fatalf("stored document: %d alerts (%v), want 1", len(doc.Alerts), err)
+		}
+		if got := mustJSON(doc.Alerts[0].Event); string(got) != string(want) {
+			t.Fatalf("stored event\n%s\nwant\n%s", got, want)
+		}
+	})
+}
