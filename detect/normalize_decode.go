@@ -71,6 +71,25 @@ func (d *jsonDecoder) skipWS(i int) int {
 	return i
 }
 
+// next reads what follows an element of the container that close closes:
+// a comma (done is false; d.i is then at the next element) or close.
+func (d *jsonDecoder) next(close byte) (done, ok bool) {
+	d.i = d.skipWS(d.i)
+	if d.i >= len(d.s) {
+		return false, false
+	}
+	c := d.s[d.i]
+	d.i++
+	switch c {
+	case close:
+		return true, true
+	case ',':
+		d.i = d.skipWS(d.i)
+		return false, true
+	}
+	return false, false
+}
+
 // object decodes the object at d.s[d.i] ('{').
 func (d *jsonDecoder) object(depth int) (map[string]any, bool) {
 	if depth >= fastDecodeDepth {
@@ -100,19 +119,11 @@ func (d *jsonDecoder) object(depth int) (map[string]any, bool) {
 			return nil, false
 		}
 		d.members = append(d.members, jsonMember{key, v})
-		d.i = d.skipWS(d.i)
-		if d.i >= len(d.s) {
+		if done, ok := d.next('}'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == '}' {
+		} else if done {
 			break
 		}
-		if c != ',' {
-			return nil, false
-		}
-		d.i = d.skipWS(d.i)
 	}
 	ms := d.members[base:]
 	m := make(map[string]any, len(ms))
@@ -141,19 +152,11 @@ func (d *jsonDecoder) array(depth int) ([]any, bool) {
 			return nil, false
 		}
 		d.elems = append(d.elems, v)
-		d.i = d.skipWS(d.i)
-		if d.i >= len(d.s) {
+		if done, ok := d.next(']'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == ']' {
+		} else if done {
 			break
 		}
-		if c != ',' {
-			return nil, false
-		}
-		d.i = d.skipWS(d.i)
 	}
 	es := d.elems[base:]
 	a := make([]any, len(es))

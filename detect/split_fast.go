@@ -149,11 +149,9 @@ value:
 		goto value
 	case '"':
 		pendingRecords = false
-		var esc bool
-		if i, esc, ok = scanString(b, i); !ok {
+		if i, _, ok = scanString(b, i); !ok {
 			return 0, false, false
 		}
-		_ = esc
 		goto after
 	case 't':
 		pendingRecords = false
