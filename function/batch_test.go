@@ -2,6 +2,7 @@ package function_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -99,4 +100,32 @@ func alertIDs(out *function.Outcome) []string {
 		ids = append(ids, a.ID+" "+string(a.State))
 	}
 	return ids
+}
+
+// TestProcessBatchInPlaceTextNotTheBatch: when the text the handler hands
+// over in place runs past the events string (a request whose Metadata holds
+// what marks that string's end), ProcessBatch notices and processes the
+// bodies the host sent, the same as decoding them first.
+func TestProcessBatchInPlaceTextNotTheBatch(t *testing.T) {
+	bodies := []string{string(body(seedRecord("c-1", t0, "p1", "arc-1"))), `{"records":[{"operationName":"other"}]}`}
+	arr, _ := json.Marshal(bodies)
+	events, _ := json.Marshal(string(arr))
+	req := []byte(`{"Data":{"events":` + string(events) + `},"Metadata":{"A":"[1]"},"Metadata":{"RetryContext":{"RetryCount":0}}}`)
+	route := handler.Route{Function: "ActivityLogEvents", Trigger: handler.EventHubBatch, Binding: "events"}
+	inPlace := route
+	inPlace.InPlace = true
+	inv, err := handler.DecodeRequest(inPlace, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, ok := inv.Encoded(); !ok || len(text) <= len(events)-2 {
+		t.Fatalf("the request does not exercise a wrong text: in place %v, %d bytes", ok, len(text))
+	}
+	got, err := newPipeline(t, memory.New(nil)).ProcessBatch(context.Background(), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Messages != 2 || got.Records != 2 || got.Matched != 1 || got.New != 1 || len(got.Skips) != 0 {
+		t.Errorf("messages/records/matched/new %d/%d/%d/%d, skips %v; want 2/2/1/1, none", got.Messages, got.Records, got.Matched, got.New, got.Skips)
+	}
 }

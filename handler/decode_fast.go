@@ -63,7 +63,7 @@ func decodeEventHubFastInto(r *Route, body, dst []byte) (inv *Invocation, warns 
 		case string(key) == "Data" && !seenData:
 			seenData = true
 			if r.InPlace {
-				if text, next, ok := dataText(body, i, r.Binding); ok {
+				if text, next, ok := dataText(body, i, r.Binding, meta != nil); ok {
 					encoded, i = text, next
 					break
 				}
@@ -160,27 +160,62 @@ func dataString(body []byte, i int, binding string) (int, bool) {
 
 // dataText reads the Data object at body[i], which must hold exactly the
 // binding's key with a JSON string value, and returns that string's content
-// still escaped, and the offset after the object. It presumes that the
-// string ends at the first `]"` (an array's end, then a quote with no
-// backslash before it, which no string content can hold); whoever reads the
-// text must check that it is one JSON array of JSON strings with no
-// unescaped quote in it (detect.Engine.EvaluateBatch does), which proves
-// the presumption.
-func dataText(body []byte, i int, binding string) (text []byte, next int, ok bool) {
+// still escaped, and the offset after the object. last says that Data is
+// the envelope's last member (Metadata came before it).
+//
+// It presumes that the string ends at a `]"` (an array's end, then a quote
+// with no backslash before it, which no string content can hold): the one
+// before the envelope's end when Data is last, the one before
+// `},"Metadata":` otherwise (the host writes compact JSON), or else the
+// first one. The first two are found from the end of the body, so the
+// batch (most of the body) is not read twice; reading it is the caller's
+// job. Whoever reads the text must check that it is one JSON array of JSON
+// strings with no unescaped quote in it (detect.Engine.EvaluateBatch
+// does), which proves the presumption; when it does not hold (a Metadata
+// holding `},"Metadata":` in an object of its own), the caller decodes the
+// request in full (Invocation.Bodies).
+func dataText(body []byte, i int, binding string, last bool) (text []byte, next int, ok bool) {
 	if i, ok = dataString(body, i, binding); !ok {
 		return nil, 0, false
 	}
 	start := i + 1
-	q := bytes.Index(body[start:], []byte(`]"`))
-	if q < 0 {
-		return nil, 0, false
+	quote := -1
+	if last {
+		// body ends with `]"}}`, give or take whitespace.
+		j, braces := len(body)-1, 0
+		for ; braces < 2; braces++ {
+			if j = skipWSBack(body, j); j < start || body[j] != '}' {
+				break
+			}
+			j--
+		}
+		if j = skipWSBack(body, j); braces == 2 && j > start && body[j] == '"' {
+			quote = j
+		}
+	} else if p := bytes.LastIndex(body[start:], []byte(`]"},"Metadata":`)); p >= 0 {
+		quote = start + p + 1
 	}
-	quote := start + q + 1
+	if quote <= start || body[quote-1] != ']' {
+		q := bytes.Index(body[start:], []byte(`]"`))
+		if q < 0 {
+			return nil, 0, false
+		}
+		quote = start + q + 1
+	}
 	i = skipWS(body, quote+1)
 	if i >= len(body) || body[i] != '}' {
 		return nil, 0, false
 	}
 	return body[start:quote], i + 1, true
+}
+
+// skipWSBack returns the offset of the last byte at or before b[i] that is
+// not whitespace, or -1.
+func skipWSBack(b []byte, i int) int {
+	for i >= 0 && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i--
+	}
+	return i
 }
 
 // dataBodies reads the Data object at body[i], which must hold exactly the

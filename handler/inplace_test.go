@@ -122,3 +122,56 @@ func TestInPlaceInvalidBatch(t *testing.T) {
 		t.Errorf("Bodies: %v", err)
 	}
 }
+
+// TestInPlaceFindsTheBatchEndFromTheBodyEnd: the events string is found
+// from the end of the body (dataText), wherever Data is, with whitespace
+// around it and Metadata strings ending in `]` after it. When Metadata
+// holds the pattern dataText looks for, the text handed over is not the
+// events string (EvaluateBatch rejects it) or the request is not read in
+// place at all; either way Bodies gives the invocation the host sent.
+func TestInPlaceFindsTheBatchEndFromTheBodyEnd(t *testing.T) {
+	const events = `[\"{}\",\"{\\\"records\\\":[]}\"]`
+	inPlace := fastRoute
+	inPlace.InPlace = true
+	const (
+		theEvents  = iota // the text handed over is the events string
+		otherText         // a longer text is handed over
+		notInPlace        // the request is decoded in full at once
+	)
+	for name, tc := range map[string]struct {
+		req  string
+		want int
+	}{
+		"Data last":                   {`{"Metadata":{"A":"[1]"},"Data":{"events":"` + events + `"}}`, theEvents},
+		"Data last, whitespace":       {`{"Metadata":{"A":"[1]"}, "Data" : { "events" : "` + events + `" } } ` + "\n", theEvents},
+		"Data first":                  {`{"Data":{"events":"` + events + `"},"Metadata":{"A":"[1]","B":{"C":"[2]"}}}`, theEvents},
+		"Data first, whitespace":      {`{"Data": {"events": "` + events + `"}, "Metadata": {"A": "[1]"}}`, theEvents},
+		"nested marker in Metadata":   {`{"Data":{"events":"` + events + `"},"Metadata":{"B":{"C":"[2]"},"Metadata":{"RetryContext":{"RetryCount":9}}}}`, notInPlace},
+		"Metadata twice, marker last": {`{"Data":{"events":"` + events + `"},"Metadata":{"A":"[1]"},"Metadata":{"RetryContext":{"RetryCount":2}}}`, otherText},
+	} {
+		inv, err := DecodeRequest(inPlace, []byte(tc.req))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want, err := DecodeRequest(fastRoute, []byte(tc.req))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := notInPlace
+		if text, ok := inv.Encoded(); ok {
+			got = otherText
+			if string(text) == events {
+				got = theEvents
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: handed over %d, want %d (0 the events string, 1 another text, 2 not in place)", name, got, tc.want)
+		}
+		if _, err := inv.Bodies(); err != nil {
+			t.Fatalf("%s: Bodies: %v", name, err)
+		}
+		if !reflect.DeepEqual(inv.Messages, want.Messages) || inv.RetryCount != want.RetryCount || len(inv.Messages) != 2 {
+			t.Errorf("%s: got %+v, want %+v", name, inv, want)
+		}
+	}
+}
