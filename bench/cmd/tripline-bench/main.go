@@ -586,7 +586,8 @@ func freePort() (int, error) {
 }
 
 // launch starts the binary as the host does and waits for the first
-// answer to GET /, probing every millisecond.
+// answer to GET /, probing every millisecond. stop ends it and removes its
+// state file.
 func launch(root, out, binary string) (*exec.Cmd, string, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
@@ -628,6 +629,13 @@ func stop(cmd *exec.Cmd) {
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
+	}
+	// Each launch has a state file of its own (handlerEnv); a run used to
+	// leave 22 behind in the output directory.
+	for _, kv := range cmd.Env {
+		if f, ok := strings.CutPrefix(kv, "TRIPLINE_STATE_FILE="); ok {
+			_ = os.Remove(f)
+		}
 	}
 }
 
