@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
 )
@@ -50,6 +53,59 @@ type storedAlert struct {
 	// HeldBack is true when the alert exceeded its rule's max_signals in the
 	// invocation that created it: recorded, summarised, not notified alone.
 	HeldBack bool `json:"held_back,omitempty"`
+	// Event is Alert.Event in the document (it shadows it there): the JSON
+	// the event was read as, or first encoded as. The document keeps the
+	// events of up to maxClosedAlerts+1 alerts, about 100 KB in a busy
+	// group, and is read and written whole on every match; decoding those
+	// events and encoding them again was most of that cost. Alert.Event is
+	// decoded from it when the alert is handed out (full).
+	Event json.RawMessage `json:"event,omitempty"`
+}
+
+// The group document is read and written with encoding/json/v2's
+// implementation (go-json-experiment/json, the module the standard
+// library's v2 comes from) under the options that make it behave as
+// encoding/json (jsonv1.DefaultOptionsV1): the same document, with events
+// kept as JSON, in less than half the time in a busy group
+// (BenchmarkRecordIntoBusyGroup: 3.5 ms -> 1.5 ms, 10x fewer allocations).
+// v1 itself reads each stored event twice (it checks the whole document,
+// then skips through each json.RawMessage) and checks and compacts it
+// again on write.
+var groupDocJSON = jsonv1.DefaultOptionsV1()
+
+// decodeGroupDoc reads a stored group document; the events stay JSON.
+func decodeGroupDoc(body []byte) (*groupDoc, error) {
+	var doc groupDoc
+	if err := jsonv2.Unmarshal(body, &doc, groupDocJSON); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// marshal encodes the document, encoding the event of each alert created
+// since it was read into its stored form first. The document must be
+// written with marshal: encoding/json's Marshal leaves such events out.
+func (d *groupDoc) marshal() ([]byte, error) {
+	for i := range d.Alerts {
+		if a := &d.Alerts[i]; a.Event == nil && a.Alert.Event != nil {
+			ev, err := jsonv2.Marshal(a.Alert.Event, groupDocJSON)
+			if err != nil {
+				return nil, err
+			}
+			a.Event = ev
+		}
+	}
+	return jsonv2.Marshal(d, groupDocJSON)
+}
+
+// full returns the alert with its event decoded.
+func (a *storedAlert) full() alert.Alert {
+	out := a.Alert
+	if out.Event == nil && len(a.Event) > 0 {
+		// Valid JSON: decodeGroupDoc checked it, or marshal wrote it.
+		_ = json.Unmarshal(a.Event, &out.Event)
+	}
+	return out
 }
 
 func (d *groupDoc) refreshPending() {

@@ -15,7 +15,6 @@ package function
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -266,7 +265,7 @@ func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[str
 		doc.TTL = int(p.TTL / time.Second)
 		doc.trim()
 		doc.refreshPending()
-		body, err := json.Marshal(doc)
+		body, err := doc.marshal()
 		if err != nil {
 			return nil, fmt.Errorf("encode alert document: %w", err)
 		}
@@ -312,11 +311,11 @@ func (p *Pipeline) load(ctx context.Context, id string, out *Outcome) (*groupDoc
 	if err != nil {
 		return nil, "", fmt.Errorf("read alert document: %w", err)
 	}
-	var doc groupDoc
-	if err := json.Unmarshal(item.Body, &doc); err != nil {
+	doc, err := decodeGroupDoc(item.Body)
+	if err != nil {
 		return nil, "", fmt.Errorf("decode alert document %s: %w", id, err)
 	}
-	return &doc, item.ETag, nil
+	return doc, item.ETag, nil
 }
 
 // applied is what applying a group's matches did to its document.
@@ -421,7 +420,7 @@ func (p *Pipeline) report(doc *groupDoc, ap applied, out *Outcome) {
 		if sa == nil {
 			continue
 		}
-		a := sa.Alert
+		a := sa.full()
 		a.State = ap.states[id]
 		out.Alerts = append(out.Alerts, a)
 	}
@@ -474,7 +473,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 				d.NextAttempt = p.now().Add(inlineLease)
 			}
 		}
-		body, _ := json.Marshal(doc)
+		body, _ := doc.marshal()
 		etag, err = p.Store.Replace(ctx, docID, body, etag)
 		if err != nil {
 			if errors.Is(err, store.ErrStale) {
@@ -490,7 +489,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 			d.NextAttempt = attemptAt
 		}
 	}
-	work := sa.Alert
+	work := sa.full()
 	work.Deliveries = cloneDeliveries(sa.Deliveries)
 	p.Notifier.Attempt(ctx, &work)
 	for ch, before := range sa.Deliveries {
@@ -511,7 +510,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 		}
 		mergeDeliveries(target, work.Deliveries)
 		doc.refreshPending()
-		body, err := json.Marshal(doc)
+		body, err := doc.marshal()
 		if err != nil {
 			return true, n, err
 		}
@@ -584,8 +583,8 @@ func (p *Pipeline) DeliverPending(ctx context.Context, limit int, force bool) (D
 		return r, fmt.Errorf("list pending alerts: %w", err)
 	}
 	for _, it := range items {
-		var doc groupDoc
-		if err := json.Unmarshal(it.Body, &doc); err != nil {
+		doc, err := decodeGroupDoc(it.Body)
+		if err != nil {
 			p.logger().Error("undecodable alert document", "id", it.ID, "error", err)
 			continue
 		}

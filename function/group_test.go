@@ -1,0 +1,83 @@
+package function
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/alert"
+)
+
+// TestGroupDocCodecIsEncodingJSON: the group document is written and read
+// (marshal, decodeGroupDoc) exactly as encoding/json writes and reads it.
+func TestGroupDocCodecIsEncodingJSON(t *testing.T) {
+	t0 := time.Date(2025, 5, 6, 9, 0, 0, 123456789, time.UTC)
+	doc := &groupDoc{ID: "grp-1", TTL: 3600, Pending: true, RuleID: "r-1", GroupKey: "k\x1fv <&>", Alerts: []storedAlert{
+		{
+			Alert: alert.Alert{
+				ID: "alt-1", Rule: alert.RuleInfo{ID: "r-1", Name: "Events <deleted>", Severity: "medium", RiskScore: 47, Steps: []string{"a", "b"},
+					Techniques: []alert.Technique{{ID: "T1070", Name: "Indicator Removal"}}},
+				State: alert.StateNew, Count: 2, FirstSeen: t0, LastSeen: t0.Add(time.Minute), WindowEnd: t0.Add(time.Hour),
+				Group: map[string]string{"b": "2", "a": "1"}, Source: "activitylog",
+				Event:      map[string]any{"z": "last", "a": []any{1.5, "x", nil, true}, "nested": map[string]any{"k": "<v>", "é": "ü"}},
+				Deliveries: map[string]*alert.Delivery{"webhook": {State: alert.DeliveryPending, Attempts: 1, LastError: "503", NextAttempt: t0}},
+			},
+			WindowStart: t0, Records: []string{"h1", "h2"}, HeldBack: true,
+		},
+		{Alert: alert.Alert{ID: "alt-2"}},                                               // no event, nil maps and slices
+		{Alert: alert.Alert{ID: "alt-3", Event: map[string]any{}}, Records: []string{}}, // empty ones
+	}}
+	got, err := doc.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// marshal encodes each new alert's event once, into the stored form.
+	if len(doc.Alerts[0].Event) == 0 || doc.Alerts[1].Event != nil {
+		t.Fatalf("stored events %q, %q", doc.Alerts[0].Event, doc.Alerts[1].Event)
+	}
+	v1, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, v1) {
+		t.Fatalf("marshal wrote\n%s\nencoding/json writes\n%s", got, v1)
+	}
+	// Written again from the stored events (json.RawMessage), it is the same.
+	read, err := decodeGroupDoc(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := read.marshal()
+	if err != nil || !bytes.Equal(again, v1) {
+		t.Fatalf("written again after a read (%v):\n%s\nwant\n%s", err, again, v1)
+	}
+	var want groupDoc
+	if err := json.Unmarshal(got, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(read, &want) {
+		t.Fatalf("decodeGroupDoc read\n%+v\nencoding/json reads\n%+v", read, &want)
+	}
+	// An alert handed out has its event decoded as encoding/json decodes it.
+	var ev map[string]any
+	if err := json.Unmarshal(read.Alerts[0].Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if full := read.Alerts[0].full(); !reflect.DeepEqual(full.Event, ev) || full.Event["z"] != "last" {
+		t.Fatalf("full().Event = %v, want %v", full.Event, ev)
+	}
+	// Documents written before the events were kept as JSON had the event
+	// among the alert's fields, null when there was none.
+	old, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","source":"x","event":{"k":"v"},"count":1},{"id":"b","event":null}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := old.Alerts[0].full(), old.Alerts[1].full(); a.Event["k"] != "v" || a.Count != 1 || b.Event != nil {
+		t.Fatalf("a document of the earlier layout read as %+v, %+v", a, b)
+	}
+	if _, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","event":{"x":}}]}`)); err == nil {
+		t.Fatal("a broken document decoded")
+	}
+}
