@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"sync"
 
 	"github.com/tripline/tripline/internal/jsonscan"
@@ -165,6 +167,11 @@ func unescapedLen(b []byte) int64 {
 // levels deep, stands for, exactly as encoding/json would unquote it level
 // by level. ok is false when s is not valid string content at some level.
 func unquoteLevels(dst, s []byte, levels int) ([]byte, bool) {
+	if levels == 2 {
+		if out, ok := unquoteTwice(dst, s); ok {
+			return out, true
+		}
+	}
 	var ok bool
 	for l := 0; l < levels; l++ {
 		if s, ok = unquote(nil, s); !ok {
@@ -172,6 +179,67 @@ func unquoteLevels(dst, s []byte, levels int) ([]byte, bool) {
 		}
 	}
 	return append(dst, s...), true
+}
+
+// unquoteTwice is unquoteLevels(dst, s, 2) in one pass over s, for text of
+// printable ASCII whose escapes are one character at both levels (all of a
+// message's quotes and backslashes, and most of its escapes, are such
+// runs). Anything else (a \u escape, a control character or non-ASCII byte,
+// an unescaped quote, a control character escaped at the outer level,
+// which the inner level would reject) makes it report false, leaving the
+// answer to the level-by-level path; so it never reports true where that
+// path does not, and then gives the same bytes (FuzzUnquoteTwice).
+func unquoteTwice(dst, s []byte) ([]byte, bool) {
+	const ones, highs, backslashes, quotes, spaces = 0x0101010101010101, 0x8080808080808080, 0x5c5c5c5c5c5c5c5c, 0x2222222222222222, 0x2020202020202020
+	base := len(dst)
+	for i := 0; i < len(s); {
+		// j: the first byte from i that is not plain (a backslash, a
+		// quote, a control character, non-ASCII), eight bytes at a time.
+		j := i
+		for len(s)-j >= 8 {
+			v := binary.LittleEndian.Uint64(s[j:])
+			x, y := v^backslashes, v^quotes
+			if m := ((x-ones)&^x | (y-ones)&^y | (v-spaces)&^v | v) & highs; m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		for j < len(s) && s[j] != '\\' && s[j] != '"' && s[j] >= 0x20 && s[j] < 0x80 {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		if s[j] != '\\' {
+			return dst[:base], false
+		}
+		n := 1
+		for j+n < len(s) && s[j+n] == '\\' {
+			n++
+		}
+		if j+n == len(s) {
+			return dst[:base], false
+		}
+		x := s[j+n]
+		if x < 0x20 || x >= 0x80 || n&1 == 1 && x != '"' && x != '/' {
+			// Not plain after the run; or the outer level escapes x:
+			// \u, or a control character the inner level would
+			// reject, or not JSON.
+			return dst[:base], false
+		}
+		k, c, kind := decodeRun(n, x, 2)
+		if kind != runChar {
+			return dst[:base], false
+		}
+		for ; k > 0; k-- {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+		i = j + n + 1
+	}
+	return dst, true
 }
 
 // unquote appends to dst what s, the content of a JSON string, stands for.

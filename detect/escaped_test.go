@@ -230,3 +230,74 @@ func FuzzEvaluateBatch(f *testing.F) {
 		checkBatch(t, e, bytes.Split(in, []byte{0xff})...)
 	})
 }
+
+// unquoteEachLevel is unquoteLevels(nil, s, 2) level by level, the path
+// unquoteTwice stands in for.
+func unquoteEachLevel(s []byte) ([]byte, bool) {
+	once, ok := unquote(nil, s)
+	if !ok {
+		return nil, false
+	}
+	return unquote(nil, once)
+}
+
+// TestUnquoteTwice: the one-pass unescaping of the host's two layers gives
+// what unescaping them one at a time gives, and leaves what it does not
+// read to that path.
+func TestUnquoteTwice(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		fast bool // unquoteTwice answers itself
+	}{
+		{`{\\\"records\\\":[{\\\"a\\\":\\\"x\\\\\\\"y\\\"}]}`, true}, // a quote in a string of the message
+		{`{\\\"a\\\":\\\"line\\\\\\\\nbreak\\\"}`, true},             // \n in the message
+		{`[1,\\n2]`, true},  // a newline in the message
+		{`a\\/b \/c`, true}, // \/ at either level
+		{`\\\\\\\\/`, true}, // two backslashes of the message, then /
+		{`\\\\\\\\`, false}, // a run at the end: left to the other path
+		{`\\\\u0041`, true}, // \u0041 in the message
+		{`\\u0041`, false},  // \u0041 at the inner level
+		{`\u0041`, false},   // at the outer level
+		{`a\nb`, false},     // a newline at the outer level: not string content
+		{`a"b`, false},      // an unescaped quote
+		{`a\"b`, false},     // a quote unescaped at the inner level
+		{`é`, false},        // non-ASCII
+		{"a\x01b", false},   // a control character
+		{`ab\`, false},      // a backslash at the end
+		{`\\x`, false},      // not an escape
+	} {
+		want, wantOK := unquoteEachLevel([]byte(tc.in))
+		got, ok := unquoteTwice([]byte("keep"), []byte(tc.in))
+		if ok != tc.fast {
+			t.Errorf("%q: unquoteTwice ok %v, want %v", tc.in, ok, tc.fast)
+		}
+		if ok && (!wantOK || string(got) != "keep"+string(want)) {
+			t.Errorf("%q: unquoteTwice %q, level by level %q (ok %v)", tc.in, got, want, wantOK)
+		}
+		if !ok && string(got) != "keep" {
+			t.Errorf("%q: dst changed to %q on a false answer", tc.in, got)
+		}
+		all, allOK := unquoteLevels(nil, []byte(tc.in), 2)
+		if allOK != wantOK || allOK && string(all) != string(want) {
+			t.Errorf("%q: unquoteLevels %q %v, level by level %q %v", tc.in, all, allOK, want, wantOK)
+		}
+	}
+}
+
+// FuzzUnquoteTwice: unquoteTwice never answers where unescaping level by
+// level would not, nor differently.
+func FuzzUnquoteTwice(f *testing.F) {
+	for _, s := range []string{`{\\\"a\\\":\\\"x\\\\\\\"y\\\"}`, `\\\\u0041`, `a\\/b`, `[1,\\n2]`, `\\\\\\\\\\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		got, ok := unquoteTwice(nil, s)
+		if !ok {
+			return
+		}
+		want, wantOK := unquoteEachLevel(s)
+		if !wantOK || string(got) != string(want) {
+			t.Fatalf("%q: unquoteTwice %q, level by level %q (ok %v)", s, got, want, wantOK)
+		}
+	})
+}
