@@ -128,7 +128,8 @@ func TestMessageCheckTriesCheapClausesFirst(t *testing.T) {
 }
 
 // TestNextFoldedAgreesWithBruteForce: the search of a case-insensitive
-// literal on its anchor letter in both cases finds the first occurrence at
+// literal on its anchor letter in both cases (or on it and a second byte,
+// pfLit.pair) finds the first occurrence at
 // or after from, as comparing at every offset would, bytes that differ
 // from a letter only in bit 0x20 without being its other case ('.' and
 // 0x0e, '@' and '`') in the mix.
@@ -144,7 +145,7 @@ func TestNextFoldedAgreesWithBruteForce(t *testing.T) {
 		if c := lit[l.anchor]; c < 'a' || c > 'z' {
 			continue // next takes the plain path for such an anchor
 		}
-		hay := make([]byte, rng.IntN(120))
+		hay := make([]byte, rng.IntN(300))
 		for i := range hay {
 			hay[i] = alphabet[rng.IntN(len(alphabet))]
 		}
@@ -162,6 +163,13 @@ func TestNextFoldedAgreesWithBruteForce(t *testing.T) {
 		}
 		if got := l.next(hay, from); got != want {
 			t.Fatalf("%q (anchor %d) in %q from %d: %d, want %d", lit, l.anchor, hay, from, got, want)
+		}
+		// Searched by the anchor and any second byte (indexPair), the
+		// answer is the same.
+		p := l
+		p.paired, p.second = true, rng.IntN(len(lit))
+		if got := p.next(hay, from); got != want {
+			t.Fatalf("%q (anchor %d, second %d) in %q from %d: %d, want %d", lit, p.anchor, p.second, hay, from, got, want)
 		}
 	}
 }
