@@ -9,16 +9,16 @@ TEXT ·indexPairAVX2(SB), NOSPLIT, $0-56
 	MOVQ d+24(FP), DX
 	// Y0, Y1: c1 and m1 in every byte; Y2, Y3: c2 and m2.
 	MOVBLZX c1+32(FP), AX
-	MOVD AX, X0
+	VMOVD AX, X0
 	VPBROADCASTB X0, Y0
 	MOVBLZX m1+33(FP), AX
-	MOVD AX, X1
+	VMOVD AX, X1
 	VPBROADCASTB X1, Y1
 	MOVBLZX c2+34(FP), AX
-	MOVD AX, X2
+	VMOVD AX, X2
 	VPBROADCASTB X2, Y2
 	MOVBLZX m2+35(FP), AX
-	MOVD AX, X3
+	VMOVD AX, X3
 	VPBROADCASTB X3, Y3
 	// R8: the last i with i+d+32 <= len; DI: hay + d.
 	MOVQ BX, R8
