@@ -119,7 +119,10 @@ const (
 func (e *Engine) evaluateInPlace(message int, text []byte, start int, r *Result) (end int, st inPlace) {
 	w := batchWalkers.Get().(*walker)
 	defer batchWalkers.Put(w)
-	stop := w.walk(text, start)
+	stop, ok := w.walkVector(text, start)
+	if !ok {
+		stop = w.walk(text, start)
+	}
 	if stop.errAt >= 0 {
 		return 0, inPlaceDecline
 	}

@@ -12,6 +12,21 @@ import (
 // into records, nothing searched or decoded. It is the ceiling of
 // EvaluateBatch, which does this and more. MB/s counts the escaped bytes.
 func BenchmarkWalkBatch(b *testing.B) {
+	b.Run("walk", func(b *testing.B) { benchWalkBatch(b, (*walker).walk) })
+	if vectorWalk {
+		b.Run("vector", func(b *testing.B) {
+			benchWalkBatch(b, func(w *walker, text []byte, start int) walkStop {
+				stop, ok := w.walkVector(text, start)
+				if !ok {
+					b.Fatal("a message was left to walk")
+				}
+				return stop
+			})
+		})
+	}
+}
+
+func benchWalkBatch(b *testing.B, walk func(w *walker, text []byte, start int) walkStop) {
 	c := corpus.Generate(corpus.Options{Messages: 100})
 	strs := make([]string, len(c.Bodies))
 	for i, m := range c.Bodies {
@@ -28,7 +43,7 @@ func BenchmarkWalkBatch(b *testing.B) {
 		_, _, i, _, _ := arr.skipWS(text, 0) // past '['
 		for {
 			_, _, start, _, _ := arr.skipWS(text, i) // past the message's opening quote
-			stop := w.walk(text, start)
+			stop := walk(w, text, start)
 			if stop.errAt >= 0 {
 				b.Fatalf("walk: %s at %d", stop.reason, stop.errAt)
 			}

@@ -1,0 +1,260 @@
+package detect
+
+import (
+	"bytes"
+	"math/bits"
+)
+
+// This file cuts the messages of an in-place batch (depth 2, escaped.go)
+// into records 64 bytes at a time, for the shape Azure's diagnostic
+// settings export: {"records":[{...},{...},...]} in compact JSON. The
+// walker (walk.go) reads one string at a time, and its branches on where
+// each string ends cost more than the bytes; here every byte is classified
+// at once (classifyBlocks, AVX2), strings are found for a whole block with
+// bit arithmetic, and only the brackets outside strings are visited one by
+// one (about ten a record). Anything it does not read exactly as the walker
+// would (another shape, escapes outside strings, a quote escaped otherwise
+// than a message quote or a quote inside a message string, a bracket that
+// does not match, a text that ends first) makes it give up, and the walker
+// reads the message instead: its spans and end are then the walker's
+// (TestWalkVectorAgreesWithWalk, FuzzWalkVector). Its hazards may be more
+// than the walker's (it notes them outside strings too), which only sends
+// a message down the slower exact path.
+//
+// At depth 2 a quote of the message is written as a run of backslashes and
+// a quote: 3 backslashes for a quote that opens or closes a message string
+// (after an even number of the message's own backslashes, 4 each, which
+// this reader leaves to the walker), 7 for a quote inside one, 1 for the
+// quote that closes the element string holding the message.
+
+// recordsPrefix is what a message of the usual shape starts with, after
+// its opening brace, escaped twice.
+var recordsPrefix = []byte(`\\\"records\\\"`)
+
+// vectorChunk is how many blocks are classified at a time.
+const vectorChunk = 16
+
+// walkVector is walk for a depth-2 message of the usual shape; ok is false
+// when it leaves the message to walk (w.spans and w.hazards are then to be
+// reset by walk).
+func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
+	if !vectorWalk || w.depth != 2 {
+		return walkStop{}, false
+	}
+	w.spans = w.spans[:0]
+	w.hazards = 0
+	// {"records":[ with spaces between the tokens.
+	i := skipSpaces(b, from)
+	if i >= len(b) || b[i] != '{' {
+		return walkStop{}, false
+	}
+	i = skipSpaces(b, i+1)
+	if !bytes.HasPrefix(b[i:], recordsPrefix) {
+		return walkStop{}, false
+	}
+	i = skipSpaces(b, i+len(recordsPrefix))
+	if i >= len(b) || b[i] != ':' {
+		return walkStop{}, false
+	}
+	i = skipSpaces(b, i+1)
+	if i >= len(b) || b[i] != '[' {
+		return walkStop{}, false
+	}
+	i++
+
+	var (
+		masks    [6 * vectorChunk]uint64
+		tail     [64]byte
+		prevBS   uint64 // backslashes of the previous block
+		inString uint64 // all ones when the previous block ended inside a string
+		pending  uint64 // backslashes outside strings in the previous block's last 3 bytes, not yet explained
+		stack    []byte
+		level    = 0  // 0: in the records array; 1..: inside a record; -1: after the array; -2: after the object
+		recStart = -1 // offset of the current record's '{'
+		gapFrom  = i  // where the bytes between two elements start
+		closeAt  = -1 // offset of the message's '}'
+	)
+	stack = w.stack[:0]
+	defer func() { w.stack = stack[:0] }()
+	for p := i; p < len(b); {
+		n := min((len(b)-p)/64, vectorChunk)
+		if n > 0 {
+			classifyBlocks(b[p:p+64*n], masks[:6*n])
+		} else {
+			// The last bytes of the text, padded with spaces.
+			k := copy(tail[:], b[p:])
+			for j := k; j < 64; j++ {
+				tail[j] = ' '
+			}
+			classifyBlocks(tail[:], masks[:6])
+			n = 1
+		}
+		for blk := 0; blk < n; blk, p = blk+1, p+64 {
+			m := masks[6*blk : 6*blk+6]
+			bs, q, br, hi, us, sl := m[0], m[1], m[2], m[3], m[4], m[5]
+			// b1..b8: the byte 1..8 before is a backslash.
+			b1 := bs<<1 | prevBS>>63
+			b2 := bs<<2 | prevBS>>62
+			b3 := bs<<3 | prevBS>>61
+			b4 := bs<<4 | prevBS>>60
+			b5 := bs<<5 | prevBS>>59
+			b6 := bs<<6 | prevBS>>58
+			b7 := bs<<7 | prevBS>>57
+			b8 := bs<<8 | prevBS>>56
+			before := prevBS
+			prevBS = bs
+			run1 := q & b1 &^ b2
+			run3 := q & b1 & b2 & b3 &^ b4
+			run7 := q & b1 & b2 & b3 & b4 & b5 & b6 & b7 &^ b8
+			// Longer runs (a quote after the message's own escaped
+			// backslashes, or in a string inside a string): 8k+3 and
+			// 8k+7 read as 3 and 7 do. Few, so counted one by one.
+			for long := q & b1 & b2 & b3 & b4 & b5 & b6 & b7 & b8; long != 0; long &= long - 1 {
+				pos := bits.TrailingZeros64(long)
+				n := 0
+				if zeros := ^bs & (1<<pos - 1); zeros != 0 {
+					n = pos - 1 - (63 - bits.LeadingZeros64(zeros))
+				} else if before == ^uint64(0) {
+					return walkStop{}, false
+				} else {
+					n = pos + bits.LeadingZeros64(^before)
+				}
+				switch n % 8 {
+				case 3:
+					run3 |= 1 << pos
+				case 7:
+					run7 |= 1 << pos
+				}
+			}
+			// valid: the bits before the quote that ends the message, if
+			// it is in this block.
+			valid, endBit, end := ^uint64(0), uint64(0), -1
+			if run1 != 0 {
+				e := bits.TrailingZeros64(run1)
+				valid, endBit, end = 1<<e-1, 1<<e, p+e
+			}
+			if q&valid&^(run1|run3|run7) != 0 {
+				return walkStop{}, false // a quote escaped some other way
+			}
+			delim := run3 & valid
+			str := prefixXor(delim) ^ inString
+			inString = uint64(int64(str) >> 63)
+			if end >= 0 && str>>(end-p)&1 != 0 || run7&valid&^str != 0 {
+				// The message ends inside a string, or a quote of a
+				// string's content stands outside one.
+				return walkStop{}, false
+			}
+			if hi&valid != 0 {
+				w.hazards |= hazardNonASCII
+			}
+			if us&b1&valid != 0 {
+				w.hazards |= hazardU
+			}
+			if sl&b1&valid != 0 {
+				w.hazards |= hazardSlash
+			}
+			// Outside strings, the only backslashes are the three before
+			// a quote that opens a string and the one before the quote
+			// that ends the message.
+			opening := delim & str
+			explained := opening>>1 | opening>>2 | opening>>3 | endBit>>1
+			if pending&^(opening<<61|opening<<62|opening<<63|endBit<<63) != 0 {
+				return walkStop{}, false
+			}
+			// Those of the last three bytes may be explained by the
+			// next block, unless the message ends in this one.
+			outside := bs &^ str & valid &^ explained
+			if end >= 0 && outside != 0 || outside&(1<<61-1) != 0 {
+				return walkStop{}, false
+			}
+			pending = outside
+
+			for s := br & valid &^ str; s != 0; s &= s - 1 {
+				at := p + bits.TrailingZeros64(s)
+				c := b[at]
+				switch {
+				case level > 0:
+					if c == '{' || c == '[' {
+						stack = append(stack, c)
+						level++
+						continue
+					}
+					if open := stack[len(stack)-1]; c == '}' && open != '{' || c == ']' && open != '[' {
+						return walkStop{}, false
+					}
+					stack = stack[:len(stack)-1]
+					if level--; level == 0 {
+						w.spans = append(w.spans, span{start: recStart, end: at + 1, obj: true})
+						gapFrom = at + 1
+					}
+				case level == 0 && c == '{':
+					// A record: after '[' only spaces, after a record
+					// one comma and spaces.
+					if !elementGap(b[gapFrom:at], len(w.spans) > 0) {
+						return walkStop{}, false
+					}
+					recStart, level = at, 1
+					stack = append(stack[:0], '{')
+				case level == 0 && c == ']':
+					if !elementGap(b[gapFrom:at], false) {
+						return walkStop{}, false
+					}
+					level, gapFrom = -1, at+1
+				case level == -1 && c == '}':
+					if !elementGap(b[gapFrom:at], false) {
+						return walkStop{}, false
+					}
+					level, closeAt = -2, at
+				default:
+					return walkStop{}, false
+				}
+			}
+			if end >= 0 {
+				// The quote at end closes the element string; its
+				// backslash at end-1 is where the message text ends.
+				if level != -2 || !elementGap(b[closeAt+1:end-1], false) {
+					return walkStop{}, false
+				}
+				return walkStop{end: end - 1, errAt: -1}, true
+			}
+		}
+	}
+	return walkStop{}, false
+}
+
+// elementGap reports whether gap, the bytes between two elements of an
+// array (or after the last), holds only spaces and, when comma, exactly
+// one comma.
+func elementGap(gap []byte, comma bool) bool {
+	seen := false
+	for _, c := range gap {
+		switch {
+		case c == ' ':
+		case c == ',' && comma && !seen:
+			seen = true
+		default:
+			return false
+		}
+	}
+	return seen == comma
+}
+
+func skipSpaces(b []byte, i int) int {
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+// prefixXor sets bit i of the result to the XOR of bits 0..i of x: with
+// x the quotes that open or close strings, the bits inside strings (the
+// opening quote included, the closing one not).
+func prefixXor(x uint64) uint64 {
+	x ^= x << 1
+	x ^= x << 2
+	x ^= x << 4
+	x ^= x << 8
+	x ^= x << 16
+	x ^= x << 32
+	return x
+}
