@@ -92,38 +92,27 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 		for blk := 0; blk < n; blk, p = blk+1, p+64 {
 			m := masks[6*blk : 6*blk+6]
 			bs, q, br, hi, us, sl := m[0], m[1], m[2], m[3], m[4], m[5]
-			// b1..b8: the byte 1..8 before is a backslash.
+			// bk: the byte k before is a backslash.
 			b1 := bs<<1 | prevBS>>63
 			b2 := bs<<2 | prevBS>>62
 			b3 := bs<<3 | prevBS>>61
 			b4 := bs<<4 | prevBS>>60
-			b5 := bs<<5 | prevBS>>59
-			b6 := bs<<6 | prevBS>>58
-			b7 := bs<<7 | prevBS>>57
-			b8 := bs<<8 | prevBS>>56
 			before := prevBS
 			prevBS = bs
 			run1 := q & b1 &^ b2
 			run3 := q & b1 & b2 & b3 &^ b4
-			run7 := q & b1 & b2 & b3 & b4 & b5 & b6 & b7 &^ b8
-			// Longer runs (a quote after the message's own escaped
-			// backslashes, or in a string inside a string): 8k+3 and
-			// 8k+7 read as 3 and 7 do. Few, so counted one by one.
-			for long := q & b1 & b2 & b3 & b4 & b5 & b6 & b7 & b8; long != 0; long &= long - 1 {
-				pos := bits.TrailingZeros64(long)
-				n := 0
-				if zeros := ^bs & (1<<pos - 1); zeros != 0 {
-					n = pos - 1 - (63 - bits.LeadingZeros64(zeros))
-				} else if before == ^uint64(0) {
+			run7 := uint64(0)
+			// Quotes after 4 or more backslashes are inside strings
+			// (7) or stranger, and in few blocks.
+			if q4 := q & b1 & b2 & b3 & b4; q4 != 0 {
+				b5 := bs<<5 | before>>59
+				b6 := bs<<6 | before>>58
+				b7 := bs<<7 | before>>57
+				b8 := bs<<8 | before>>56
+				run7 = q4 & b5 & b6 & b7 &^ b8
+				var ok bool
+				if run3, run7, ok = longRuns(q4&b5&b6&b7&b8, bs, before, run3, run7); !ok {
 					return walkStop{}, false
-				} else {
-					n = pos + bits.LeadingZeros64(^before)
-				}
-				switch n % 8 {
-				case 3:
-					run3 |= 1 << pos
-				case 7:
-					run7 |= 1 << pos
 				}
 			}
 			// valid: the bits before the quote that ends the message, if
@@ -220,6 +209,31 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 		}
 	}
 	return walkStop{}, false
+}
+
+// longRuns adds to run3 and run7 the quotes of long (those after 8 or more
+// backslashes) whose run is 3 or 7 mod 8, reading the run's length in bs
+// and the block before. Few, so counted one by one. ok is false for a run
+// longer than the block before.
+func longRuns(long, bs, before, run3, run7 uint64) (r3, r7 uint64, ok bool) {
+	for ; long != 0; long &= long - 1 {
+		pos := bits.TrailingZeros64(long)
+		var n int
+		if zeros := ^bs & (1<<pos - 1); zeros != 0 {
+			n = pos - 1 - (63 - bits.LeadingZeros64(zeros))
+		} else if before == ^uint64(0) {
+			return 0, 0, false
+		} else {
+			n = pos + bits.LeadingZeros64(^before)
+		}
+		switch n % 8 {
+		case 3:
+			run3 |= 1 << pos
+		case 7:
+			run7 |= 1 << pos
+		}
+	}
+	return run3, run7, true
 }
 
 // elementGap reports whether gap, the bytes between two elements of an
