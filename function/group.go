@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/tripline/tripline/alert"
@@ -71,7 +73,23 @@ type storedAlert struct {
 // v1 itself reads each stored event twice (it checks the whole document,
 // then skips through each json.RawMessage) and checks and compacts it
 // again on write.
-var groupDocJSON = jsonv1.DefaultOptionsV1()
+//
+// One type needs telling: normalized events hold encoding/json's Number
+// (records are decoded with UseNumber), which v2 does not know and would
+// write as a string.
+var groupDocJSON = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsonv2.WithMarshalers(jsonv2.MarshalToFunc(marshalNumber)))
+
+// marshalNumber writes a json.Number as encoding/json does: the number it
+// holds, 0 when empty, an error when it holds something else.
+func marshalNumber(enc *jsontext.Encoder, n json.Number) error {
+	if n == "" {
+		return enc.WriteToken(jsontext.Int(0))
+	}
+	if v := jsontext.Value(n); v.IsValid() && v.Kind() == '0' {
+		return enc.WriteValue(v)
+	}
+	return fmt.Errorf("json: invalid number literal %q", string(n))
+}
 
 // decodeGroupDoc reads a stored group document; the events stay JSON.
 func decodeGroupDoc(body []byte) (*groupDoc, error) {

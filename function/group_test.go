@@ -21,7 +21,8 @@ func TestGroupDocCodecIsEncodingJSON(t *testing.T) {
 					Techniques: []alert.Technique{{ID: "T1070", Name: "Indicator Removal"}}},
 				State: alert.StateNew, Count: 2, FirstSeen: t0, LastSeen: t0.Add(time.Minute), WindowEnd: t0.Add(time.Hour),
 				Group: map[string]string{"b": "2", "a": "1"}, Source: "activitylog",
-				Event:      map[string]any{"z": "last", "a": []any{1.5, "x", nil, true}, "nested": map[string]any{"k": "<v>", "é": "ü"}},
+				Event: map[string]any{"z": "last", "a": []any{1.5, "x", nil, true}, "nested": map[string]any{"k": "<v>", "é": "ü"},
+					"n": json.Number("12.50"), "ns": []any{json.Number("-3e2"), json.Number("")}}, // records are decoded with UseNumber
 				Deliveries: map[string]*alert.Delivery{"webhook": {State: alert.DeliveryPending, Attempts: 1, LastError: "503", NextAttempt: t0}},
 			},
 			WindowStart: t0, Records: []string{"h1", "h2"}, HeldBack: true,
@@ -76,6 +77,14 @@ func TestGroupDocCodecIsEncodingJSON(t *testing.T) {
 	}
 	if a, b := old.Alerts[0].full(), old.Alerts[1].full(); a.Event["k"] != "v" || a.Count != 1 || b.Event != nil {
 		t.Fatalf("a document of the earlier layout read as %+v, %+v", a, b)
+	}
+	// encoding/json refuses a json.Number that holds no number; so does marshal.
+	bad := &groupDoc{ID: "grp-2", Alerts: []storedAlert{{Alert: alert.Alert{ID: "a", Event: map[string]any{"n": json.Number("12abc")}}}}}
+	if _, err := json.Marshal(bad.Alerts[0].Alert); err == nil {
+		t.Fatal("encoding/json took an invalid json.Number")
+	}
+	if _, err := bad.marshal(); err == nil {
+		t.Fatal("marshal took an invalid json.Number")
 	}
 	if _, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","event":{"x":}}]}`)); err == nil {
 		t.Fatal("a broken document decoded")
