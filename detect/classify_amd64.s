@@ -2,6 +2,28 @@
 
 #include "textflag.h"
 
+// BCONST sets every byte of Y to the constant c, through X.
+#define BCONST(c, X, Y) \
+	MOVL c, AX \
+	VMOVD AX, X \
+	VPBROADCASTB X, Y
+
+// STOREMASK stores at off(DI) the 64-bit map of the high bits of the
+// bytes of LO (bytes 0-31) and HI (bytes 32-63).
+#define STOREMASK(LO, HI, off) \
+	VPMOVMSKB LO, AX \
+	VPMOVMSKB HI, BX \
+	SHLQ $32, BX \
+	ORQ  BX, AX \
+	MOVQ AX, off(DI)
+
+// EQMASK stores at off(DI) the map of the block's bytes equal to those
+// of C (the block is in Y0 and Y1).
+#define EQMASK(C, off) \
+	VPCMPEQB C, Y0, Y2 \
+	VPCMPEQB C, Y1, Y3 \
+	STOREMASK(Y2, Y3, off)
+
 // func classifyBlocks(src []byte, out []uint64)
 //
 // For each 64-byte block k of src, out[6k:6k+6] gets the bitmaps (bit i
@@ -14,27 +36,13 @@ TEXT ·classifyBlocks(SB), NOSPLIT, $0-48
 	MOVQ out_base+24(FP), DI
 	SHRQ $6, CX
 
-	MOVL $0x5c, AX
-	VMOVD AX, X8
-	VPBROADCASTB X8, Y8 // '\\'
-	MOVL $0x22, AX
-	VMOVD AX, X9
-	VPBROADCASTB X9, Y9 // '"'
-	MOVL $0x20, AX
-	VMOVD AX, X10
-	VPBROADCASTB X10, Y10 // 0x20: '[' | 0x20 == '{', ']' | 0x20 == '}'
-	MOVL $0x7b, AX
-	VMOVD AX, X11
-	VPBROADCASTB X11, Y11 // '{'
-	MOVL $0x7d, AX
-	VMOVD AX, X12
-	VPBROADCASTB X12, Y12 // '}'
-	MOVL $0x75, AX
-	VMOVD AX, X13
-	VPBROADCASTB X13, Y13 // 'u'
-	MOVL $0x2f, AX
-	VMOVD AX, X14
-	VPBROADCASTB X14, Y14 // '/'
+	BCONST($0x5c, X8, Y8) // '\\'
+	BCONST($0x22, X9, Y9) // '"'
+	BCONST($0x20, X10, Y10) // 0x20: '[' | 0x20 == '{', ']' | 0x20 == '}'
+	BCONST($0x7b, X11, Y11) // '{'
+	BCONST($0x7d, X12, Y12) // '}'
+	BCONST($0x75, X13, Y13) // 'u'
+	BCONST($0x2f, X14, Y14) // '/'
 
 loop:
 	TESTQ CX, CX
@@ -42,22 +50,9 @@ loop:
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
 
-	VPCMPEQB Y8, Y0, Y2
-	VPCMPEQB Y8, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 0(DI)
-
-	VPCMPEQB Y9, Y0, Y2
-	VPCMPEQB Y9, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 8(DI)
-
+	EQMASK(Y8, 0) // backslashes
+	EQMASK(Y9, 8) // quotes
+	// Brackets: each byte ORed with 0x20, compared with '{' and '}'.
 	VPOR     Y10, Y0, Y2
 	VPCMPEQB Y11, Y2, Y4
 	VPCMPEQB Y12, Y2, Y5
@@ -66,33 +61,10 @@ loop:
 	VPCMPEQB Y11, Y3, Y4
 	VPCMPEQB Y12, Y3, Y5
 	VPOR     Y4, Y5, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 16(DI)
-
-	VPMOVMSKB Y0, AX
-	VPMOVMSKB Y1, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 24(DI)
-
-	VPCMPEQB Y13, Y0, Y2
-	VPCMPEQB Y13, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 32(DI)
-
-	VPCMPEQB Y14, Y0, Y2
-	VPCMPEQB Y14, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, BX
-	SHLQ $32, BX
-	ORQ  BX, AX
-	MOVQ AX, 40(DI)
+	STOREMASK(Y2, Y3, 16)
+	STOREMASK(Y0, Y1, 24) // bytes >= 0x80: their own high bit
+	EQMASK(Y13, 32) // 'u'
+	EQMASK(Y14, 40) // '/'
 
 	ADDQ $64, SI
 	ADDQ $48, DI
