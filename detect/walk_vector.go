@@ -22,10 +22,11 @@ import (
 // a message down the slower exact path.
 //
 // At depth 2 a quote of the message is written as a run of backslashes and
-// a quote: 3 backslashes for a quote that opens or closes a message string
-// (after an even number of the message's own backslashes, 4 each, which
-// this reader leaves to the walker), 7 for a quote inside one, 1 for the
-// quote that closes the element string holding the message.
+// a quote: 3 mod 8 backslashes for a quote that opens or closes a message
+// string (3, plus 8 for each escaped backslash of the message just before
+// it), 7 mod 8 for a quote inside one, exactly 1 for the quote that closes
+// the element string holding the message. Other runs before a quote are
+// left to the walker.
 
 // recordsPrefix is what a message of the usual shape starts with, after
 // its opening brace, escaped twice.
