@@ -5,7 +5,7 @@ package detect
 import "golang.org/x/sys/cpu"
 
 // vectorWalk says whether walkVector can run here.
-var vectorWalk = cpu.X86.HasAVX2
+var vectorWalk = cpu.X86.HasAVX2 && cpu.X86.HasPCLMULQDQ
 
 // classifyBlocks writes, for each 64-byte block k of src, the bitmaps of
 // its backslashes, quotes, brackets, bytes >= 0x80, 'u' and '/' into
@@ -13,3 +13,14 @@ var vectorWalk = cpu.X86.HasAVX2
 //
 //go:noescape
 func classifyBlocks(src []byte, out []uint64)
+
+// scanBlocks reads the 64-byte blocks of src as vecState.block does, for
+// as long as they are ordinary (every quote after 3 or 7 backslashes, not
+// the message's end, nothing that makes the message the walker's): it
+// writes each one's brackets outside strings to out, carries st through
+// them, and returns how many it read. The block it stops at is left to
+// vecState.block, with st as it was before that block. len(src) is a
+// multiple of 64 and len(out) >= len(src)/64.
+//
+//go:noescape
+func scanBlocks(src []byte, st *vecState, out []uint64) int

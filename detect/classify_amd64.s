@@ -17,6 +17,16 @@
 	ORQ  BX, AX \
 	MOVQ AX, off(DI)
 
+// GPRMASK puts in R the map of the block's bytes equal to those of C (the
+// block is in Y0 and Y1); T is scratch.
+#define GPRMASK(C, R, T) \
+	VPCMPEQB C, Y0, Y2 \
+	VPCMPEQB C, Y1, Y3 \
+	VPMOVMSKB Y2, R \
+	VPMOVMSKB Y3, T \
+	SHLQ $32, T \
+	ORQ  T, R
+
 // EQMASK stores at off(DI) the map of the block's bytes equal to those
 // of C (the block is in Y0 and Y1).
 #define EQMASK(C, off) \
@@ -72,5 +82,174 @@ loop:
 	JMP  loop
 
 done:
+	VZEROUPPER
+	RET
+
+// func scanBlocks(src []byte, st *vecState, out []uint64) int
+//
+// Registers across blocks: SI src, CX blocks left, DI out, R8 prevBS,
+// R9 inString, R10 pending, R11-R13 the hazard maps. Per block: AX bs,
+// BX q then str, R14 and R15 and DX scratch.
+TEXT ·scanBlocks(SB), NOSPLIT, $0-64
+	MOVQ src_base+0(FP), SI
+	MOVQ src_len+8(FP), CX
+	MOVQ out_base+32(FP), DI
+	SHRQ $6, CX
+	MOVQ st+24(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ 32(AX), R12
+	MOVQ 40(AX), R13
+
+	BCONST($0x5c, X8, Y8) // '\\'
+	BCONST($0x22, X9, Y9) // '"'
+	BCONST($0x20, X10, Y10)
+	BCONST($0x7b, X11, Y11) // '{'
+	BCONST($0x7d, X12, Y12) // '}'
+	BCONST($0x75, X13, Y13) // 'u'
+	BCONST($0x2f, X14, Y14) // '/'
+	VPCMPEQB Y15, Y15, Y15 // all ones: the prefix XOR multiplies by it
+
+scan:
+	TESTQ CX, CX
+	JZ    scandone
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	GPRMASK(Y8, AX, DX) // bs
+	GPRMASK(Y9, BX, DX) // q
+
+	// R14: the quotes after 1, 2, 3 backslashes; R15: the byte k
+	// before is a backslash (SHLQ $k, R8, R15: R15<<k | R8>>(64-k)).
+	MOVQ BX, R14
+	MOVQ AX, R15
+	SHLQ $1, R8, R15
+	ANDQ R15, R14
+	MOVQ AX, R15
+	SHLQ $2, R8, R15
+	MOVQ R14, DX
+	NOTQ R15
+	ANDQ R15, DX // run1: the message ends here
+	JNZ  scandone
+	NOTQ R15
+	ANDQ R15, R14
+	MOVQ AX, R15
+	SHLQ $3, R8, R15
+	ANDQ R15, R14
+	MOVQ AX, R15
+	SHLQ $4, R8, R15
+	ANDQ R14, R15 // quotes after 4 or more
+	XORQ R15, R14 // run3: after exactly 3
+	MOVQ AX, DX
+	SHLQ $5, R8, DX
+	ANDQ DX, R15
+	MOVQ AX, DX
+	SHLQ $6, R8, DX
+	ANDQ DX, R15
+	MOVQ AX, DX
+	SHLQ $7, R8, DX
+	ANDQ DX, R15 // quotes after 7 or more
+	MOVQ AX, DX
+	SHLQ $8, R8, DX
+	ANDQ R15, DX // after 8 or more: counted one by one, in Go
+	JNZ  scandone
+	// R15 is run7; every quote must be run3 or run7.
+	MOVQ BX, DX
+	XORQ R14, DX
+	XORQ R15, DX
+	JNZ  scandone
+
+	// BX: str, the prefix XOR of run3, after the carry.
+	VMOVQ R14, X2
+	VPCLMULQDQ $0x00, X15, X2, X2
+	VMOVQ X2, BX
+	XORQ R9, BX
+	// A quote of a string's content outside one: the walker's.
+	MOVQ BX, DX
+	NOTQ DX
+	ANDQ R15, DX
+	JNZ  scandone
+	ANDQ BX, R14 // opening quotes
+
+	// Backslashes of the previous block's last 3 bytes outside strings
+	// must be those before an opening quote at bits 0-2.
+	MOVQ R14, DX
+	SHLQ $61, DX
+	MOVQ DX, R15
+	SHLQ $1, R15
+	ORQ  R15, DX
+	SHLQ $1, R15
+	ORQ  R15, DX
+	NOTQ DX
+	ANDQ R10, DX
+	JNZ  scandone
+
+	// R15: backslashes outside strings not before an opening quote.
+	MOVQ R14, DX
+	SHRQ $1, DX
+	MOVQ DX, R15
+	SHRQ $1, R15
+	ORQ  R15, DX
+	SHRQ $1, R15
+	ORQ  R15, DX
+	ORQ  BX, DX
+	MOVQ DX, R15
+	NOTQ R15
+	ANDQ AX, R15
+	MOVQ R15, DX
+	SHLQ $3, DX
+	JNZ  scandone
+
+	// An ordinary block: hazards, state, brackets outside strings.
+	MOVQ R15, R10
+	MOVQ AX, R15
+	SHLQ $1, R8, R15 // b1
+	VPMOVMSKB Y0, DX
+	VPMOVMSKB Y1, R14
+	SHLQ $32, R14
+	ORQ  R14, DX
+	ORQ  DX, R11
+	GPRMASK(Y13, DX, R14) // 'u'
+	ANDQ R15, DX
+	ORQ  DX, R12
+	GPRMASK(Y14, DX, R14) // '/'
+	ANDQ R15, DX
+	ORQ  DX, R13
+	MOVQ AX, R8
+	MOVQ BX, R9
+	SARQ $63, R9
+	VPOR     Y10, Y0, Y2
+	VPCMPEQB Y11, Y2, Y4
+	VPCMPEQB Y12, Y2, Y5
+	VPOR     Y4, Y5, Y2
+	VPOR     Y10, Y1, Y3
+	VPCMPEQB Y11, Y3, Y4
+	VPCMPEQB Y12, Y3, Y5
+	VPOR     Y4, Y5, Y3
+	VPMOVMSKB Y2, DX
+	VPMOVMSKB Y3, R14
+	SHLQ $32, R14
+	ORQ  R14, DX
+	NOTQ BX
+	ANDQ BX, DX
+	MOVQ DX, (DI)
+	ADDQ $64, SI
+	ADDQ $8, DI
+	DECQ CX
+	JMP  scan
+
+scandone:
+	MOVQ st+24(FP), AX
+	MOVQ R8, 0(AX)
+	MOVQ R9, 8(AX)
+	MOVQ R10, 16(AX)
+	MOVQ R11, 24(AX)
+	MOVQ R12, 32(AX)
+	MOVQ R13, 40(AX)
+	MOVQ out_base+32(FP), AX
+	SUBQ AX, DI
+	SHRQ $3, DI
+	MOVQ DI, ret+56(FP)
 	VZEROUPPER
 	RET

@@ -2,7 +2,10 @@ package detect
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
+
+	"github.com/tripline/tripline/bench/corpus"
 )
 
 // classifyScan is classifyBlocks one byte at a time.
@@ -71,5 +74,78 @@ func BenchmarkClassifyBlocksOneCall(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		classifyBlocks(src, out)
+	}
+}
+
+// scanBlocksRef is scanBlocks in Go: vecState.block over the blocks, up to
+// the first that is not ordinary.
+func scanBlocksRef(src []byte, st *vecState, out []uint64) int {
+	for k := 0; k < len(src)/64; k++ {
+		var m [6]uint64
+		classifyScan(src[64*k:64*k+64], m[:])
+		bs, q := m[0], m[1]
+		b := func(n uint) uint64 { return bs<<n | st.prevBS>>(64-n) }
+		if q&b(1)&^b(2) != 0 || q&b(1)&b(2)&b(3)&b(4)&b(5)&b(6)&b(7)&b(8) != 0 {
+			return k // the end, or quotes after 8 or more backslashes
+		}
+		saved := *st
+		br, end, ok := st.block(m, 64*k)
+		if !ok || end >= 0 {
+			*st = saved
+			return k
+		}
+		out[k] = br
+	}
+	return len(src) / 64
+}
+
+// TestScanBlocksAgreesWithBlock: the assembly reads ordinary blocks as
+// vecState.block does, stops where it would stop, and carries the same
+// state, on text made of backslashes, quotes and brackets in runs.
+func TestScanBlocksAgreesWithBlock(t *testing.T) {
+	if !vectorWalk {
+		t.Skip("no AVX2 here: scanBlocks is not used")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	read, stopped := 0, 0
+	pieces := []string{`\\\"`, `\\\"`, `\\\"`, `\\\\\\\"`, `\"`, `\\`, `{`, `}`, `[`, `]`, `u`, `/`, `é`, `abc`, `,`, `:`, `\\\\\\\\\\\\\\\\\\\\\\\"`}
+	// Messages of the benchmark corpus as the host escapes them, read
+	// from anywhere and sometimes spoiled with a piece above.
+	c := corpus.Generate(corpus.Options{Messages: 20})
+	var real []byte
+	for _, m := range c.Bodies {
+		text, _ := escapedTwice(m)
+		real = append(real, text...)
+	}
+	for trial := 0; trial < 6000; trial++ {
+		var src []byte
+		blocks := 1 + rng.IntN(6)
+		if trial%2 == 0 {
+			from := rng.IntN(len(real) - 64*blocks)
+			src = append(src, real[from:from+64*blocks]...)
+			for k := rng.IntN(3); k > 0; k-- {
+				at := rng.IntN(len(src))
+				copy(src[at:], pieces[rng.IntN(len(pieces))])
+			}
+		}
+		for len(src) < 64*blocks {
+			src = append(src, pieces[rng.IntN(len(pieces))]...)
+		}
+		src = src[:64*blocks]
+		start := vecState{prevBS: rng.Uint64() & rng.Uint64(), inString: -uint64(rng.IntN(2)), pending: rng.Uint64() & 0xe000000000000000 & -uint64(rng.IntN(2))}
+		got, want := start, start
+		gotOut, wantOut := make([]uint64, blocks), make([]uint64, blocks)
+		n, wantN := scanBlocks(src, &got, gotOut), scanBlocksRef(src, &want, wantOut)
+		if n != wantN || got != want || !reflect.DeepEqual(gotOut[:n], wantOut[:wantN]) {
+			t.Fatalf("%q from %+v:\nscanBlocks %d blocks, state %+v, brackets %x\nblock      %d blocks, state %+v, brackets %x", src, start, n, got, gotOut[:n], wantN, want, wantOut[:wantN])
+		}
+		read += n
+		if n < blocks {
+			stopped++
+		}
+	}
+	// Both outcomes are exercised: blocks read, and stops.
+	if read < 1000 || stopped < 1000 {
+		t.Fatalf("%d blocks read, %d stops: the text exercises too little", read, stopped)
 	}
 }

@@ -63,153 +63,199 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 	}
 	i++
 
+	v := vecWalk{gapFrom: i, recStart: -1, closeAt: -1, stack: w.stack[:0]}
+	defer func() { w.stack = v.stack[:0] }()
 	var (
-		masks    [6 * vectorChunk]uint64
-		tail     [64]byte
-		prevBS   uint64 // backslashes of the previous block
-		inString uint64 // all ones when the previous block ended inside a string
-		pending  uint64 // backslashes outside strings in the previous block's last 3 bytes, not yet explained
-		stack    []byte
-		level    = 0  // 0: in the records array; 1..: inside a record; -1: after the array; -2: after the object
-		recStart = -1 // offset of the current record's '{'
-		gapFrom  = i  // where the bytes between two elements start
-		closeAt  = -1 // offset of the message's '}'
+		masks [6]uint64
+		brs   [vectorChunk]uint64
+		tail  [64]byte
 	)
-	stack = w.stack[:0]
-	defer func() { w.stack = stack[:0] }()
 	for p := i; p < len(b); {
 		n := min((len(b)-p)/64, vectorChunk)
+		// Ordinary blocks first, all in assembly (scanBlocks); the
+		// block it stops at, if any, here.
+		done := 0
 		if n > 0 {
-			classifyBlocks(b[p:p+64*n], masks[:6*n])
-		} else {
+			done = scanBlocks(b[p:p+64*n], &v.st, brs[:n])
+			for k := 0; k < done; k++ {
+				if !v.visit(w, b, brs[k], p+64*k) {
+					return walkStop{}, false
+				}
+			}
+			p += 64 * done
+		}
+		if done == n && n > 0 {
+			continue
+		}
+		src := b[p:min(p+64, len(b))]
+		if len(src) < 64 {
 			// The last bytes of the text, padded with spaces.
-			k := copy(tail[:], b[p:])
+			k := copy(tail[:], src)
 			for j := k; j < 64; j++ {
 				tail[j] = ' '
 			}
-			classifyBlocks(tail[:], masks[:6])
-			n = 1
+			src = tail[:]
 		}
-		for blk := 0; blk < n; blk, p = blk+1, p+64 {
-			m := masks[6*blk : 6*blk+6]
-			bs, q, br, hi, us, sl := m[0], m[1], m[2], m[3], m[4], m[5]
-			// bk: the byte k before is a backslash.
-			b1 := bs<<1 | prevBS>>63
-			b2 := bs<<2 | prevBS>>62
-			b3 := bs<<3 | prevBS>>61
-			b4 := bs<<4 | prevBS>>60
-			before := prevBS
-			prevBS = bs
-			run1 := q & b1 &^ b2
-			run3 := q & b1 & b2 & b3 &^ b4
-			run7 := uint64(0)
-			// Quotes after 4 or more backslashes are inside strings
-			// (7) or stranger, and in few blocks.
-			if q4 := q & b1 & b2 & b3 & b4; q4 != 0 {
-				b5 := bs<<5 | before>>59
-				b6 := bs<<6 | before>>58
-				b7 := bs<<7 | before>>57
-				b8 := bs<<8 | before>>56
-				run7 = q4 & b5 & b6 & b7 &^ b8
-				var ok bool
-				if run3, run7, ok = longRuns(q4&b5&b6&b7&b8, bs, before, run3, run7); !ok {
-					return walkStop{}, false
-				}
-			}
-			// valid: the bits before the quote that ends the message, if
-			// it is in this block.
-			valid, endBit, end := ^uint64(0), uint64(0), -1
-			if run1 != 0 {
-				e := bits.TrailingZeros64(run1)
-				valid, endBit, end = 1<<e-1, 1<<e, p+e
-			}
-			if q&valid&^(run1|run3|run7) != 0 {
-				return walkStop{}, false // a quote escaped some other way
-			}
-			delim := run3 & valid
-			str := prefixXor(delim) ^ inString
-			inString = uint64(int64(str) >> 63)
-			if end >= 0 && str>>(end-p)&1 != 0 || run7&valid&^str != 0 {
-				// The message ends inside a string, or a quote of a
-				// string's content stands outside one.
+		classifyBlocks(src, masks[:])
+		brackets, end, ok := v.st.block(masks, p)
+		if !ok || !v.visit(w, b, brackets, p) {
+			return walkStop{}, false
+		}
+		if end >= 0 {
+			// The quote at end closes the element string; its
+			// backslash at end-1 is where the message text ends.
+			if v.level != -2 || !elementGap(b[v.closeAt+1:end-1], false) {
 				return walkStop{}, false
 			}
-			if hi&valid != 0 {
+			if v.st.hazHi != 0 {
 				w.hazards |= hazardNonASCII
 			}
-			if us&b1&valid != 0 {
+			if v.st.hazU != 0 {
 				w.hazards |= hazardU
 			}
-			if sl&b1&valid != 0 {
+			if v.st.hazSlash != 0 {
 				w.hazards |= hazardSlash
 			}
-			// Outside strings, the only backslashes are the three before
-			// a quote that opens a string and the one before the quote
-			// that ends the message.
-			opening := delim & str
-			explained := opening>>1 | opening>>2 | opening>>3 | endBit>>1
-			if pending&^(opening<<61|opening<<62|opening<<63|endBit<<63) != 0 {
-				return walkStop{}, false
-			}
-			// Those of the last three bytes may be explained by the
-			// next block, unless the message ends in this one.
-			outside := bs &^ str & valid &^ explained
-			if end >= 0 && outside != 0 || outside&(1<<61-1) != 0 {
-				return walkStop{}, false
-			}
-			pending = outside
-
-			for s := br & valid &^ str; s != 0; s &= s - 1 {
-				at := p + bits.TrailingZeros64(s)
-				c := b[at]
-				switch {
-				case level > 0:
-					if c == '{' || c == '[' {
-						stack = append(stack, c)
-						level++
-						continue
-					}
-					if open := stack[len(stack)-1]; c == '}' && open != '{' || c == ']' && open != '[' {
-						return walkStop{}, false
-					}
-					stack = stack[:len(stack)-1]
-					if level--; level == 0 {
-						w.spans = append(w.spans, span{start: recStart, end: at + 1, obj: true})
-						gapFrom = at + 1
-					}
-				case level == 0 && c == '{':
-					// A record: after '[' only spaces, after a record
-					// one comma and spaces.
-					if !elementGap(b[gapFrom:at], len(w.spans) > 0) {
-						return walkStop{}, false
-					}
-					recStart, level = at, 1
-					stack = append(stack[:0], '{')
-				case level == 0 && c == ']':
-					if !elementGap(b[gapFrom:at], false) {
-						return walkStop{}, false
-					}
-					level, gapFrom = -1, at+1
-				case level == -1 && c == '}':
-					if !elementGap(b[gapFrom:at], false) {
-						return walkStop{}, false
-					}
-					level, closeAt = -2, at
-				default:
-					return walkStop{}, false
-				}
-			}
-			if end >= 0 {
-				// The quote at end closes the element string; its
-				// backslash at end-1 is where the message text ends.
-				if level != -2 || !elementGap(b[closeAt+1:end-1], false) {
-					return walkStop{}, false
-				}
-				return walkStop{end: end - 1, errAt: -1}, true
-			}
+			return walkStop{end: end - 1, errAt: -1}, true
 		}
+		p += 64
 	}
 	return walkStop{}, false
+}
+
+// vecState is what reading a block needs from the blocks before it. The
+// assembly (scanBlocks) reads and writes it: keep its layout.
+type vecState struct {
+	prevBS   uint64 // backslashes of the previous block
+	inString uint64 // all ones when the previous block ended inside a string
+	pending  uint64 // backslashes outside strings in the previous block's last 3 bytes, not yet explained
+	// Where hazards were seen (non-ASCII bytes, a backslash before 'u',
+	// before '/').
+	hazHi, hazU, hazSlash uint64
+}
+
+// block reads the 64-byte block at p, given its bitmaps (classifyBlocks),
+// and returns the brackets outside strings and, when the message ends in
+// it, the offset of the quote that ends it (else -1). ok is false when the
+// message is the walker's. scanBlocks is this for the ordinary blocks: no
+// end, every quote after 3 or 7 backslashes.
+func (st *vecState) block(m [6]uint64, p int) (brackets uint64, end int, ok bool) {
+	bs, q, br, hi, us, sl := m[0], m[1], m[2], m[3], m[4], m[5]
+	// bk: the byte k before is a backslash.
+	before := st.prevBS
+	b1 := bs<<1 | before>>63
+	b2 := bs<<2 | before>>62
+	b3 := bs<<3 | before>>61
+	b4 := bs<<4 | before>>60
+	st.prevBS = bs
+	run1 := q & b1 &^ b2
+	run3 := q & b1 & b2 & b3 &^ b4
+	run7 := uint64(0)
+	// Quotes after 4 or more backslashes are inside strings (7) or
+	// stranger, and in few blocks.
+	if q4 := q & b1 & b2 & b3 & b4; q4 != 0 {
+		b5 := bs<<5 | before>>59
+		b6 := bs<<6 | before>>58
+		b7 := bs<<7 | before>>57
+		b8 := bs<<8 | before>>56
+		run7 = q4 & b5 & b6 & b7 &^ b8
+		if run3, run7, ok = longRuns(q4&b5&b6&b7&b8, bs, before, run3, run7); !ok {
+			return 0, -1, false
+		}
+	}
+	// valid: the bits before the quote that ends the message, if it is
+	// in this block.
+	valid, endBit, end := ^uint64(0), uint64(0), -1
+	if run1 != 0 {
+		e := bits.TrailingZeros64(run1)
+		valid, endBit, end = 1<<e-1, 1<<e, p+e
+	}
+	if q&valid&^(run1|run3|run7) != 0 {
+		return 0, -1, false // a quote escaped some other way
+	}
+	delim := run3 & valid
+	str := prefixXor(delim) ^ st.inString
+	st.inString = uint64(int64(str) >> 63)
+	if str&endBit != 0 || run7&valid&^str != 0 {
+		// The message ends inside a string, or a quote of a string's
+		// content stands outside one.
+		return 0, -1, false
+	}
+	st.hazHi |= hi & valid
+	st.hazU |= us & b1 & valid
+	st.hazSlash |= sl & b1 & valid
+	// Outside strings, the only backslashes are the three before a quote
+	// that opens a string and the one before the quote that ends the
+	// message.
+	opening := delim & str
+	explained := opening>>1 | opening>>2 | opening>>3 | endBit>>1
+	if st.pending&^(opening<<61|opening<<62|opening<<63|endBit<<63) != 0 {
+		return 0, -1, false
+	}
+	// Those of the last three bytes may be explained by the next block,
+	// unless the message ends in this one.
+	outside := bs &^ str & valid &^ explained
+	if end >= 0 && outside != 0 || outside&(1<<61-1) != 0 {
+		return 0, -1, false
+	}
+	st.pending = outside
+	return br & valid &^ str, end, true
+}
+
+// vecWalk is where walkVector stands in the message's structure.
+type vecWalk struct {
+	st       vecState
+	level    int // 0: in the records array; 1..: inside a record; -1: after the array; -2: after the object
+	recStart int // offset of the current record's '{'
+	gapFrom  int // where the bytes between two elements start
+	closeAt  int // offset of the message's '}'
+	stack    []byte
+}
+
+// visit reads the brackets outside strings of the block at p, given as a
+// bitmap; it reports false when the message is the walker's.
+func (v *vecWalk) visit(w *walker, b []byte, brackets uint64, p int) bool {
+	for s := brackets; s != 0; s &= s - 1 {
+		at := p + bits.TrailingZeros64(s)
+		c := b[at]
+		switch {
+		case v.level > 0:
+			if c == '{' || c == '[' {
+				v.stack = append(v.stack, c)
+				v.level++
+				continue
+			}
+			if open := v.stack[len(v.stack)-1]; c == '}' && open != '{' || c == ']' && open != '[' {
+				return false
+			}
+			v.stack = v.stack[:len(v.stack)-1]
+			if v.level--; v.level == 0 {
+				w.spans = append(w.spans, span{start: v.recStart, end: at + 1, obj: true})
+				v.gapFrom = at + 1
+			}
+		case v.level == 0 && c == '{':
+			// A record: after '[' only spaces, after a record one comma
+			// and spaces.
+			if !elementGap(b[v.gapFrom:at], len(w.spans) > 0) {
+				return false
+			}
+			v.recStart, v.level = at, 1
+			v.stack = append(v.stack[:0], '{')
+		case v.level == 0 && c == ']':
+			if !elementGap(b[v.gapFrom:at], false) {
+				return false
+			}
+			v.level, v.gapFrom = -1, at+1
+		case v.level == -1 && c == '}':
+			if !elementGap(b[v.gapFrom:at], false) {
+				return false
+			}
+			v.level, v.closeAt = -2, at
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // longRuns adds to run3 and run7 the quotes of long (those after 8 or more
