@@ -76,8 +76,13 @@ type storedAlert struct {
 //
 // One type needs telling: normalized events hold encoding/json's Number
 // (records are decoded with UseNumber), which v2 does not know and would
-// write as a string.
-var groupDocJSON = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsonv2.WithMarshalers(jsonv2.MarshalToFunc(marshalNumber)))
+// write as a string. Events are encoded with eventJSON, which tells it;
+// the rest of the document holds no Number, and a marshaler slows every
+// value down (an event: 16 µs without, 23 µs with).
+var (
+	groupDocJSON = jsonv1.DefaultOptionsV1()
+	eventJSON    = jsonv2.JoinOptions(groupDocJSON, jsonv2.WithMarshalers(jsonv2.MarshalToFunc(marshalNumber)))
+)
 
 // marshalNumber writes a json.Number as encoding/json does: the number it
 // holds, 0 when empty, an error when it holds something else.
@@ -106,7 +111,7 @@ func decodeGroupDoc(body []byte) (*groupDoc, error) {
 func (d *groupDoc) marshal() ([]byte, error) {
 	for i := range d.Alerts {
 		if a := &d.Alerts[i]; a.Event == nil && a.Alert.Event != nil {
-			ev, err := jsonv2.Marshal(a.Alert.Event, groupDocJSON)
+			ev, err := jsonv2.Marshal(a.Alert.Event, eventJSON)
 			if err != nil {
 				return nil, err
 			}
