@@ -27,6 +27,19 @@
 	SHLQ $32, T \
 	ORQ  T, R
 
+// BRACKETS sets the bytes of Y2 and Y3 where those of the block (Y0, Y1)
+// are brackets: each byte ORed with 0x20 (Y10) is '{' (Y11) or '}' (Y12).
+// Y4 and Y5 are scratch.
+#define BRACKETS \
+	VPOR     Y10, Y0, Y2 \
+	VPCMPEQB Y11, Y2, Y4 \
+	VPCMPEQB Y12, Y2, Y5 \
+	VPOR     Y4, Y5, Y2 \
+	VPOR     Y10, Y1, Y3 \
+	VPCMPEQB Y11, Y3, Y4 \
+	VPCMPEQB Y12, Y3, Y5 \
+	VPOR     Y4, Y5, Y3
+
 // EQMASK stores at off(DI) the map of the block's bytes equal to those
 // of C (the block is in Y0 and Y1).
 #define EQMASK(C, off) \
@@ -62,15 +75,7 @@ loop:
 
 	EQMASK(Y8, 0) // backslashes
 	EQMASK(Y9, 8) // quotes
-	// Brackets: each byte ORed with 0x20, compared with '{' and '}'.
-	VPOR     Y10, Y0, Y2
-	VPCMPEQB Y11, Y2, Y4
-	VPCMPEQB Y12, Y2, Y5
-	VPOR     Y4, Y5, Y2
-	VPOR     Y10, Y1, Y3
-	VPCMPEQB Y11, Y3, Y4
-	VPCMPEQB Y12, Y3, Y5
-	VPOR     Y4, Y5, Y3
+	BRACKETS
 	STOREMASK(Y2, Y3, 16)
 	STOREMASK(Y0, Y1, 24) // bytes >= 0x80: their own high bit
 	EQMASK(Y13, 32) // 'u'
@@ -219,14 +224,7 @@ scan:
 	MOVQ AX, R8
 	MOVQ BX, R9
 	SARQ $63, R9
-	VPOR     Y10, Y0, Y2
-	VPCMPEQB Y11, Y2, Y4
-	VPCMPEQB Y12, Y2, Y5
-	VPOR     Y4, Y5, Y2
-	VPOR     Y10, Y1, Y3
-	VPCMPEQB Y11, Y3, Y4
-	VPCMPEQB Y12, Y3, Y5
-	VPOR     Y4, Y5, Y3
+	BRACKETS
 	VPMOVMSKB Y2, DX
 	VPMOVMSKB Y3, R14
 	SHLQ $32, R14
