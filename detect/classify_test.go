@@ -99,6 +99,17 @@ func scanBlocksRef(src []byte, st *vecState, out []uint64) int {
 	return len(src) / 64
 }
 
+// summary is the state with each hazard map reduced to whether it is set:
+// scanBlocks says only that (vecState).
+func (st vecState) summary() vecState {
+	for _, h := range []*uint64{&st.hazHi, &st.hazU, &st.hazSlash} {
+		if *h != 0 {
+			*h = 1
+		}
+	}
+	return st
+}
+
 // TestScanBlocksAgreesWithBlock: the assembly reads ordinary blocks as
 // vecState.block does, stops where it would stop, and carries the same
 // state, on text made of backslashes, quotes and brackets in runs.
@@ -136,7 +147,7 @@ func TestScanBlocksAgreesWithBlock(t *testing.T) {
 		got, want := start, start
 		gotOut, wantOut := make([]uint64, blocks), make([]uint64, blocks)
 		n, wantN := scanBlocks(src, &got, gotOut), scanBlocksRef(src, &want, wantOut)
-		if n != wantN || got != want || !reflect.DeepEqual(gotOut[:n], wantOut[:wantN]) {
+		if n != wantN || got.summary() != want.summary() || !reflect.DeepEqual(gotOut[:n], wantOut[:wantN]) {
 			t.Fatalf("%q from %+v:\nscanBlocks %d blocks, state %+v, brackets %x\nblock      %d blocks, state %+v, brackets %x", src, start, n, got, gotOut[:n], wantN, want, wantOut[:wantN])
 		}
 		read += n

@@ -129,8 +129,9 @@ type vecState struct {
 	prevBS   uint64 // backslashes of the previous block
 	inString uint64 // all ones when the previous block ended inside a string
 	pending  uint64 // backslashes outside strings in the previous block's last 3 bytes, not yet explained
-	// Where hazards were seen (non-ASCII bytes, a backslash before 'u',
-	// before '/').
+	// Not 0 when hazards were seen: non-ASCII bytes, a backslash before
+	// 'u', before '/'. block sets the bits where they were; scanBlocks
+	// sets some bit (it gathers the high bits of every byte in a vector).
 	hazHi, hazU, hazSlash uint64
 }
 
