@@ -16,7 +16,8 @@ func classifyBlocks(src []byte, out []uint64)
 
 // scanBlocks reads the 64-byte blocks of src as vecState.block does, for
 // as long as they are ordinary (every quote after 3 or 7 backslashes, not
-// the message's end, nothing that makes the message the walker's): it
+// the message's end, no backslash before 'u' or '/', nothing that makes
+// the message the walker's): it
 // writes each one's brackets outside strings to out, carries st through
 // them, and returns how many it read. The block it stops at is left to
 // vecState.block, with st as it was before that block. len(src) is a

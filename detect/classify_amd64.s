@@ -104,9 +104,10 @@ done:
 // func scanBlocks(src []byte, st *vecState, out []uint64) int
 //
 // Registers across blocks: SI src, CX blocks left, DI out, R8 prevBS,
-// R9 inString, R10 pending, R12 and R13 the 'u' and '/' hazard maps, Y7
-// the OR of every byte (its high bit is the non-ASCII hazard). Per block:
-// AX bs, BX q then str, R11, R14, R15 and DX scratch.
+// R9 inString, R10 pending, Y7 the OR of every byte (its high bit is the
+// non-ASCII hazard). Per block: AX bs, BX q then str, R12 b1, R11, R14,
+// R15 and DX scratch. A block with a backslash before 'u' or '/' is not
+// ordinary: rare, and vecState.block notes the hazard.
 TEXT ·scanBlocks(SB), NOSPLIT, $0-64
 	MOVQ src_base+0(FP), SI
 	MOVQ src_len+8(FP), CX
@@ -116,8 +117,6 @@ TEXT ·scanBlocks(SB), NOSPLIT, $0-64
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
-	MOVQ 32(AX), R12
-	MOVQ 40(AX), R13
 
 	BCONST($0x5c, X8, Y8) // '\\'
 	BCONST($0x22, X9, Y9) // '"'
@@ -141,6 +140,7 @@ scan:
 	// before is a backslash (BEFORE).
 	MOVQ BX, R14
 	BEFORE(1, 63, R15)
+	MOVQ R15, R12
 	ANDQ R15, R14
 	BEFORE(2, 62, R15)
 	MOVQ R14, DX
@@ -210,17 +210,24 @@ scan:
 	SHLQ $3, DX
 	JNZ  scandone
 
-	// An ordinary block: hazards, state, brackets outside strings.
+	// A backslash before 'u' or '/'.
+	VPCMPEQB Y13, Y0, Y2
+	VPCMPEQB Y14, Y0, Y3
+	VPOR     Y2, Y3, Y2
+	VPCMPEQB Y13, Y1, Y4
+	VPCMPEQB Y14, Y1, Y5
+	VPOR     Y4, Y5, Y3
+	VPMOVMSKB Y2, DX
+	VPMOVMSKB Y3, R14
+	SHLQ $32, R14
+	ORQ  R14, DX
+	ANDQ R12, DX
+	JNZ  scandone
+
+	// An ordinary block: state, brackets outside strings.
 	MOVQ R15, R10
-	BEFORE(1, 63, R15) // b1
 	VPOR Y0, Y7, Y7
 	VPOR Y1, Y7, Y7
-	GPRMASK(Y13, DX, R14) // 'u'
-	ANDQ R15, DX
-	ORQ  DX, R12
-	GPRMASK(Y14, DX, R14) // '/'
-	ANDQ R15, DX
-	ORQ  DX, R13
 	MOVQ AX, R8
 	MOVQ BX, R9
 	SARQ $63, R9
@@ -244,8 +251,6 @@ scandone:
 	MOVQ R10, 16(AX)
 	VPMOVMSKB Y7, DX
 	ORQ  DX, 24(AX) // hazHi: some bit where some byte >= 0x80
-	MOVQ R12, 32(AX)
-	MOVQ R13, 40(AX)
 	MOVQ out_base+32(FP), AX
 	SUBQ AX, DI
 	SHRQ $3, DI

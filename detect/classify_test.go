@@ -85,8 +85,8 @@ func scanBlocksRef(src []byte, st *vecState, out []uint64) int {
 		classifyScan(src[64*k:64*k+64], m[:])
 		bs, q := m[0], m[1]
 		b := func(n uint) uint64 { return bs<<n | st.prevBS>>(64-n) }
-		if q&b(1)&^b(2) != 0 || q&b(1)&b(2)&b(3)&b(4)&b(5)&b(6)&b(7)&b(8) != 0 {
-			return k // the end, or quotes after 8 or more backslashes
+		if q&b(1)&^b(2) != 0 || q&b(1)&b(2)&b(3)&b(4)&b(5)&b(6)&b(7)&b(8) != 0 || (m[4]|m[5])&b(1) != 0 {
+			return k // the end, quotes after 8 or more backslashes, \u or \/
 		}
 		saved := *st
 		br, end, ok := st.block(m, 64*k)
