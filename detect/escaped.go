@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/tripline/tripline/internal/jsonscan"
@@ -171,6 +172,9 @@ func unescapedLen(b []byte) int64 {
 // by level. ok is false when s is not valid string content at some level.
 func unquoteLevels(dst, s []byte, levels int) ([]byte, bool) {
 	if levels == 2 {
+		// Unquoted, s is no longer than it is: one allocation, not the
+		// doublings of append.
+		dst = slices.Grow(dst, len(s))
 		if out, ok := unquoteTwice(dst, s); ok {
 			return out, true
 		}
