@@ -77,10 +77,8 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 		done := 0
 		if n > 0 {
 			done = scanBlocks(b[p:p+64*n], &v.st, brs[:n])
-			for k := 0; k < done; k++ {
-				if !v.visit(w, b, brs[k], p+64*k) {
-					return walkStop{}, false
-				}
+			if !v.visitBlocks(w, b, brs[:done], p) {
+				return walkStop{}, false
 			}
 			p += 64 * done
 		}
@@ -211,6 +209,17 @@ type vecWalk struct {
 	gapFrom  int // where the bytes between two elements start
 	closeAt  int // offset of the message's '}'
 	stack    []byte
+}
+
+// visitBlocks is visit for consecutive blocks from p, in one call: a call
+// per block cost more than the brackets of most blocks.
+func (v *vecWalk) visitBlocks(w *walker, b []byte, brackets []uint64, p int) bool {
+	for k, br := range brackets {
+		if br != 0 && !v.visit(w, b, br, p+64*k) {
+			return false
+		}
+	}
+	return true
 }
 
 // visit reads the brackets outside strings of the block at p, given as a
