@@ -63,8 +63,7 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 	}
 	i++
 
-	v := vecWalk{gapFrom: i, recStart: -1, closeAt: -1, stack: w.stack[:0]}
-	defer func() { w.stack = v.stack[:0] }()
+	v := vecWalk{gapFrom: i, recStart: -1, closeAt: -1}
 	var (
 		masks [6]uint64
 		brs   [vectorChunk]uint64
@@ -208,8 +207,21 @@ type vecWalk struct {
 	recStart int // offset of the current record's '{'
 	gapFrom  int // where the bytes between two elements start
 	closeAt  int // offset of the message's '}'
-	stack    []byte
+	// open holds the brackets open inside the record, one bit each, the
+	// innermost lowest: 1 for '{', 0 for '['. A record nested deeper than
+	// maxVecDepth is the walker's (past 64 bits the record's own '{'
+	// would be shifted out first, so its '}' could never match anyway).
+	open uint64
 }
+
+const maxVecDepth = 64
+
+// Brackets by their bits: '{' 0x7b, '[' 0x5b, '}' 0x7d, ']' 0x5d. Bit 1
+// is set in the opening ones, bit 5 in the braces.
+const (
+	bracketOpens = 0x02
+	bracketBrace = 5
+)
 
 // visitBlocks is visit for consecutive blocks from p, in one call: a call
 // per block cost more than the brackets of most blocks.
@@ -230,15 +242,19 @@ func (v *vecWalk) visit(w *walker, b []byte, brackets uint64, p int) bool {
 		c := b[at]
 		switch {
 		case v.level > 0:
-			if c == '{' || c == '[' {
-				v.stack = append(v.stack, c)
+			brace := uint64(c>>bracketBrace) & 1
+			if c&bracketOpens != 0 {
+				if v.level == maxVecDepth {
+					return false
+				}
+				v.open = v.open<<1 | brace
 				v.level++
 				continue
 			}
-			if open := v.stack[len(v.stack)-1]; c == '}' && open != '{' || c == ']' && open != '[' {
-				return false
+			if v.open&1 != brace {
+				return false // '}' closing a '[', or ']' a '{'
 			}
-			v.stack = v.stack[:len(v.stack)-1]
+			v.open >>= 1
 			if v.level--; v.level == 0 {
 				w.spans = append(w.spans, span{start: v.recStart, end: at + 1, obj: true})
 				v.gapFrom = at + 1
@@ -249,8 +265,7 @@ func (v *vecWalk) visit(w *walker, b []byte, brackets uint64, p int) bool {
 			if !elementGap(b[v.gapFrom:at], len(w.spans) > 0) {
 				return false
 			}
-			v.recStart, v.level = at, 1
-			v.stack = append(v.stack[:0], '{')
+			v.recStart, v.level, v.open = at, 1, 1
 		case v.level == 0 && c == ']':
 			if !elementGap(b[v.gapFrom:at], false) {
 				return false

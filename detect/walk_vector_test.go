@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tripline/tripline/bench/corpus"
@@ -94,6 +95,25 @@ func TestWalkVectorAgreesWithWalk(t *testing.T) {
 	}
 	if read == 0 {
 		t.Fatal("walkVector read none of the awkward messages")
+	}
+	// Nesting: it keeps a record's open brackets as bits, up to
+	// maxVecDepth, and leaves deeper records to walk.
+	nested := func(depth int, closer string) []byte {
+		in := strings.Repeat("[", depth-1) + "1" + closer + strings.Repeat("]", depth-2)
+		return []byte(`{"records":[{"a":` + in + `}]}`)
+	}
+	for _, depth := range []int{2, maxVecDepth - 1, maxVecDepth, maxVecDepth + 1, 100} {
+		text, start := escapedTwice(nested(depth, "]"))
+		if !compareWalks(t, text, start) && depth <= maxVecDepth {
+			t.Errorf("a record %d deep was left to walk", depth)
+		}
+		// '}' closing the innermost '[': walk rejects it, and so must
+		// walkVector (compareWalks fails where it reads what walk rejects).
+		text, start = escapedTwice(nested(depth, "}"))
+		compareWalks(t, text, start)
+		// ']' closing the '{' at depth 2, under the deepest brackets.
+		text, start = escapedTwice([]byte(`{"records":[{"a":{"b":` + strings.Repeat("[", depth) + "1" + strings.Repeat("]", depth) + `]}]}`))
+		compareWalks(t, text, start)
 	}
 }
 
