@@ -89,7 +89,8 @@ func decodeGroupDoc(body []byte) (*groupDoc, error) {
 func (d *groupDoc) marshal() ([]byte, error) {
 	for i := range d.Alerts {
 		if a := &d.Alerts[i]; a.Event == nil && a.Alert.Event != nil {
-			ev, err := appendEvent(nil, a.Alert.Event)
+			// 4 KB holds most events without a regrowth.
+			ev, err := appendEvent(make([]byte, 0, 4<<10), a.Alert.Event)
 			if err != nil {
 				return nil, err
 			}
