@@ -5,7 +5,7 @@ package detect
 import "golang.org/x/sys/cpu"
 
 // vectorWalk says whether walkVector can run here.
-var vectorWalk = cpu.X86.HasAVX2 && cpu.X86.HasPCLMULQDQ
+var vectorWalk = cpu.X86.HasAVX2 && cpu.X86.HasPCLMULQDQ && cpu.X86.HasBMI1
 
 // classifyBlocks writes, for each 64-byte block k of src, the bitmaps of
 // its backslashes, quotes, brackets, bytes >= 0x80, 'u' and '/' into

@@ -103,6 +103,8 @@ done:
 
 // func scanBlocks(src []byte, st *vecState, out []uint64) int
 //
+// ANDNQ a, b, c sets c to a &^ b (BMI1).
+//
 // Registers across blocks: SI src, CX blocks left, DI out, R8 prevBS,
 // R9 inString, R10 pending, Y7 the OR of every byte (its high bit is the
 // non-ASCII hazard). Per block: AX bs, BX q then str, R12 b1, R11, R14,
@@ -143,12 +145,9 @@ scan:
 	MOVQ R15, R12
 	ANDQ R15, R14
 	BEFORE(2, 62, R15)
-	MOVQ R14, DX
-	NOTQ R15
-	ANDQ R15, DX // run1: the message ends here
-	JNZ  scandone
-	NOTQ R15
-	ANDQ R15, R14
+	ANDNQ R14, R15, DX // run1: the message ends here
+	JNZ   scandone
+	ANDQ  R15, R14
 	BEFORE(3, 61, R15)
 	ANDQ R15, R14
 	BEFORE(4, 60, R15)
@@ -175,14 +174,15 @@ scan:
 	VMOVQ X2, BX
 	XORQ R9, BX
 	// A quote of a string's content outside one: the walker's.
-	MOVQ BX, DX
-	NOTQ DX
-	ANDQ R15, DX
-	JNZ  scandone
+	ANDNQ R15, BX, DX
+	JNZ   scandone
 	ANDQ BX, R14 // opening quotes
 
 	// Backslashes of the previous block's last 3 bytes outside strings
-	// must be those before an opening quote at bits 0-2.
+	// must be those before an opening quote at bits 0-2. Most blocks
+	// have none to explain.
+	TESTQ R10, R10
+	JZ    explained
 	MOVQ R14, DX
 	SHLQ $61, DX
 	MOVQ DX, R15
@@ -190,10 +190,10 @@ scan:
 	ORQ  R15, DX
 	SHLQ $1, R15
 	ORQ  R15, DX
-	NOTQ DX
-	ANDQ R10, DX
-	JNZ  scandone
+	ANDNQ R10, DX, DX
+	JNZ   scandone
 
+explained:
 	// R15: backslashes outside strings not before an opening quote.
 	MOVQ R14, DX
 	SHRQ $1, DX
@@ -202,11 +202,9 @@ scan:
 	ORQ  R15, DX
 	SHRQ $1, R15
 	ORQ  R15, DX
-	ORQ  BX, DX
-	MOVQ DX, R15
-	NOTQ R15
-	ANDQ AX, R15
-	MOVQ R15, DX
+	ORQ   BX, DX
+	ANDNQ AX, DX, R15
+	MOVQ  R15, DX
 	SHLQ $3, DX
 	JNZ  scandone
 
@@ -236,9 +234,8 @@ scan:
 	VPMOVMSKB Y3, R14
 	SHLQ $32, R14
 	ORQ  R14, DX
-	NOTQ BX
-	ANDQ BX, DX
-	MOVQ DX, (DI)
+	ANDNQ DX, BX, DX
+	MOVQ  DX, (DI)
 	ADDQ $64, SI
 	ADDQ $8, DI
 	DECQ CX
