@@ -69,15 +69,35 @@ func Hex(h byte) (v rune, ok bool) {
 // backslash escapes the next byte, whatever it is (escapes are judged when
 // the string is unquoted).
 func StringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
+	for i++; i < len(b); {
+		// Eight bytes at a time up to the first quote or backslash.
+		for len(b)-i >= 8 {
+			if m := quoteOrBackslash(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '\\':
-			i++
+			i += 2
 		case '"':
 			return i + 1
+		default:
+			i++
 		}
 	}
 	return -1
+}
+
+// quoteOrBackslash is Special for '"' and '\\' alone.
+func quoteOrBackslash(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	s := x ^ (lo8 * '\\')
+	return ((q-lo8)&^q | (s-lo8)&^s) & hi8
 }
 
 // ContainerEnd returns the offset after the JSON object or array opening at

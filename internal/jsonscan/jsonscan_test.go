@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -100,6 +101,48 @@ func FuzzValid(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, want := Valid(b), json.Valid(b); got != want {
 			t.Fatalf("Valid(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+// stringEndByByte is StringEnd one byte at a time, as it was written first.
+func stringEndByByte(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// TestStringEndAgreesWithByteLoop: eight bytes at a time, StringEnd ends
+// strings where a byte-by-byte reading does, wherever quotes and
+// backslashes fall against the words it reads.
+func TestStringEndAgreesWithByteLoop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 20000; trial++ {
+		b := make([]byte, 1+rng.IntN(40))
+		b[0] = '"'
+		for k := 1; k < len(b); k++ {
+			b[k] = `aaaaaaa"\\é`[rng.IntN(10)]
+		}
+		if got, want := StringEnd(b, 0), stringEndByByte(b, 0); got != want {
+			t.Fatalf("%q: StringEnd %d, byte by byte %d", b, got, want)
+		}
+	}
+}
+
+func FuzzStringEnd(f *testing.F) {
+	f.Add([]byte(`"abcdefgh\"ijklmnop"`), 0)
+	f.Fuzz(func(t *testing.T, b []byte, i int) {
+		if i < 0 || i >= len(b) {
+			return
+		}
+		if got, want := StringEnd(b, i), stringEndByByte(b, i); got != want {
+			t.Fatalf("%q from %d: StringEnd %d, byte by byte %d", b, i, got, want)
 		}
 	})
 }
