@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -46,6 +48,11 @@ type Rule struct {
 	Tests []RuleTest
 	// Extra holds every TOML key Tripline does not interpret, by dotted name.
 	Extra map[string]any
+
+	// info is what Info returns, made once: every new alert carries it,
+	// and reading the steps out of Note is not free.
+	infoOnce sync.Once
+	info     alert.RuleInfo
 }
 
 // Threat is one [[rule.threat]] entry (MITRE ATT&CK).
@@ -262,8 +269,18 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	return r, nil
 }
 
-// Info is the summary an alert carries.
+// Info is the summary an alert carries. It is made on first use: a rule
+// must not change once it is in use (NewEngine).
 func (r *Rule) Info() alert.RuleInfo {
+	r.infoOnce.Do(func() { r.info = r.makeInfo() })
+	info := r.info
+	// The caller owns what it gets.
+	info.Techniques = slices.Clone(info.Techniques)
+	info.Steps = slices.Clone(info.Steps)
+	return info
+}
+
+func (r *Rule) makeInfo() alert.RuleInfo {
 	info := alert.RuleInfo{ID: r.ID, Name: r.Name, Severity: r.Severity, RiskScore: r.RiskScore, Description: r.Description}
 	for _, t := range r.Threat {
 		if t.Tactic.ID != "" {
