@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"math/bits"
 	"sync"
 	"unicode/utf8"
 
@@ -264,6 +265,17 @@ func (d *jsonDecoder) str() (string, bool) {
 	start := d.i + 1
 	i := start
 	for i < len(d.s) {
+		// Eight bytes at a time up to a byte that is not plain text.
+		for len(d.s)-i >= 8 {
+			if m := jsonscan.SpecialOrNonASCII(loadUint64(d.s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
+				break
+			}
+			i += 8
+		}
+		if i >= len(d.s) {
+			break
+		}
 		c := d.s[i]
 		switch {
 		case c == '"':
@@ -346,4 +358,11 @@ func (d *jsonDecoder) strEscaped(start, i int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// loadUint64 reads the eight bytes of s at i, little endian.
+func loadUint64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
