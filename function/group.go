@@ -71,7 +71,7 @@ type storedAlert struct {
 // v1 itself reads each stored event twice (it checks the whole document,
 // then skips through each json.RawMessage) and checks and compacts it
 // again on write. Events are encoded by appendEvent (eventjson.go), with
-// the same bytes as encoding/json, several times faster.
+// the same bytes as encoding/json, in half the time.
 var groupDocJSON = jsonv1.DefaultOptionsV1()
 
 // decodeGroupDoc reads a stored group document; the events stay JSON.
