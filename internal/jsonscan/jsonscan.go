@@ -70,15 +70,7 @@ func Hex(h byte) (v rune, ok bool) {
 // the string is unquoted).
 func StringEnd(b []byte, i int) int {
 	for i++; i < len(b); {
-		// Eight bytes at a time up to the first quote or backslash.
-		for len(b)-i >= 8 {
-			if m := quoteOrBackslash(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
+		if i = skipPlain(b, i); i >= len(b) {
 			break
 		}
 		switch b[i] {
@@ -93,11 +85,17 @@ func StringEnd(b []byte, i int) int {
 	return -1
 }
 
-// quoteOrBackslash is Special for '"' and '\\' alone.
-func quoteOrBackslash(x uint64) uint64 {
-	q := x ^ (lo8 * '"')
-	s := x ^ (lo8 * '\\')
-	return ((q-lo8)&^q | (s-lo8)&^s) & hi8
+// skipPlain returns the first offset from i of a byte that is '"', '\\' or
+// a control character, reading eight bytes at a time, or of the last
+// bytes, fewer than eight, when none comes before them.
+func skipPlain(b []byte, i int) int {
+	for len(b)-i >= 8 {
+		if m := Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3 // the lowest flag is exact
+		}
+		i += 8
+	}
+	return i
 }
 
 // ContainerEnd returns the offset after the JSON object or array opening at
@@ -245,14 +243,7 @@ func space(b []byte, i int) int {
 // quote is b[i], or -1.
 func validString(b []byte, i int) int {
 	for i++; ; {
-		for len(b)-i >= 8 {
-			if m := Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
+		if i = skipPlain(b, i); i >= len(b) {
 			return -1
 		}
 		switch c := b[i]; {
