@@ -322,10 +322,8 @@ func normalizePlatformLog(rec map[string]any, raw []byte) (*Event, error) {
 	ev := &Event{Doc: doc, Time: ts, Source: SourcePlatformLog}
 	props := asObject(rec["properties"])
 	if props != nil {
-		p := map[string]any{}
-		for k, v := range props {
-			p[k] = v
-		}
+		// props is this record's own decoded map: used as it is.
+		p := props
 		pl["properties"] = p
 		if logText, ok := props["log"].(string); ok {
 			audit, err := decodeObject(logText)
@@ -400,20 +398,11 @@ func renamed(m map[string]any, names map[string]string) map[string]any {
 }
 
 func normalizeAuthorization(auth map[string]any) map[string]any {
-	out := make(map[string]any, len(auth))
-	for k, v := range auth {
-		if k != "evidence" {
-			out[k] = v
-			continue
-		}
-		ev, ok := v.(map[string]any)
-		if !ok {
-			out[k] = v
-			continue
-		}
-		out["evidence"] = renamed(ev, evidenceNames)
+	// auth is the record's own decoded map: changed in place.
+	if ev, ok := auth["evidence"].(map[string]any); ok {
+		auth["evidence"] = renamed(ev, evidenceNames)
 	}
-	return out
+	return auth
 }
 
 const (
