@@ -97,7 +97,11 @@ func (d *groupDoc) marshal() ([]byte, error) {
 			a.Event = ev
 		}
 	}
-	return jsonv2.Marshal(d, groupDocJSON)
+	size := 512
+	for i := range d.Alerts {
+		size += len(d.Alerts[i].Event) + 2<<10
+	}
+	return appendGroupDoc(make([]byte, 0, size), d)
 }
 
 // full returns the alert with its event decoded.

@@ -90,3 +90,102 @@ func TestGroupDocCodecIsEncodingJSON(t *testing.T) {
 		t.Fatal("a broken document decoded")
 	}
 }
+
+// FuzzAppendGroupDoc: appendGroupDoc writes encoding/json's bytes for any
+// document, or fails where it fails. Strings carry the fuzzer's bytes
+// (escapes, HTML characters, invalid UTF-8) into every kind of field; flags
+// switch optional fields, nil and empty maps and slices; year reaches the
+// times encoding/json refuses.
+func FuzzAppendGroupDoc(f *testing.F) {
+	f.Add("grp-1", "<a&b>", "\u2028é\xff", int64(3), uint16(0xffff), 2025)
+	f.Add("", "", "", int64(-1), uint16(0), 10000)
+	f.Add("x\"y\\z", "\x00\x1f", "日本", int64(1)<<40, uint16(0x5555), -1)
+	f.Fuzz(func(t *testing.T, s1, s2, s3 string, n int64, flags uint16, year int) {
+		on := func(bit int) bool { return flags&(1<<bit) != 0 }
+		at := time.Date(year%12000, time.Month(n%12+1), 3, 4, 5, 6, int(n%1e9), time.FixedZone("z", int(n%50000)))
+		event, err := json.Marshal(map[string]any{s1: s2, "n": n, "l": []string{s3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := storedAlert{Alert: alert.Alert{
+			ID: s1, State: alert.State(s2), Count: int(n), FirstSeen: at, LastSeen: at.Add(time.Hour), Source: s3,
+			Rule: alert.RuleInfo{ID: s2, Name: s3, Severity: s1, RiskScore: int(n % 100)},
+		}, WindowStart: at}
+		if on(0) {
+			a.Rule.Description = s3
+		}
+		if on(1) {
+			a.Rule.Techniques = []alert.Technique{{ID: s1, Name: s2}, {ID: s3, Reference: s1}}
+		} else if on(2) {
+			a.Rule.Techniques = []alert.Technique{}
+		}
+		if on(3) {
+			a.Rule.Steps = []string{s1, s2, s3}
+		}
+		if on(4) {
+			a.Group = map[string]string{s1: s2, s3: s1, "z": ""}
+		} else if on(5) {
+			a.Group = map[string]string{}
+		}
+		if on(6) {
+			a.Deliveries = map[string]*alert.Delivery{s1: {State: alert.DeliveryState(s2), Attempts: int(n), LastError: s3, NextAttempt: at}, s2 + "x": nil}
+			if on(7) {
+				a.Deliveries[s3+"y"] = &alert.Delivery{LastAttempt: at, SentAt: at, Since: at}
+			}
+		}
+		if on(8) {
+			a.Records = []string{s1, s2}
+		} else if on(9) {
+			a.Records = []string{}
+		}
+		a.HeldBack = on(10)
+		if on(11) {
+			a.Event = event
+		}
+		doc := &groupDoc{ID: s1, TTL: int(n), Pending: on(12), RuleID: s2, GroupKey: s3}
+		if on(13) {
+			doc.Alerts = []storedAlert{a, {Alert: alert.Alert{ID: s2}}}
+		} else if on(14) {
+			doc.Alerts = []storedAlert{}
+		}
+		got, err := appendGroupDoc(nil, doc)
+		want, wantErr := json.Marshal(doc)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("appendGroupDoc error %v, encoding/json error %v", err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("appendGroupDoc wrote\n%s\nencoding/json writes\n%s", got, want)
+		}
+	})
+}
+
+// TestAppendGroupDocKeepsStoredEvents: an event read from a store in
+// another spelling (spaces, unescaped HTML characters) is written as it was
+// read; the document holds the same value as encoding/json's.
+func TestAppendGroupDocKeepsStoredEvents(t *testing.T) {
+	doc, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","event": { "m" : "<b> & \u00e9" , "n" : [ 1 , 2.50 ] } }]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := doc.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte(`"event":{ "m" : "<b> & \u00e9" , "n" : [ 1 , 2.50 ] }}`)) {
+		t.Fatalf("the stored event was not kept as read:\n%s", got)
+	}
+	want, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotValue, wantValue any
+	if err := json.Unmarshal(got, &gotValue); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &wantValue); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotValue, wantValue) {
+		t.Fatalf("marshal wrote\n%s\nencoding/json writes the value\n%s", got, want)
+	}
+}
