@@ -27,245 +27,178 @@ import (
 // stored event on each write; that was half of recording a match on the
 // benchmark corpus.
 func appendGroupDoc(dst []byte, d *groupDoc) ([]byte, error) {
-	var err error
-	dst = append(dst, `{"id":`...)
-	if dst, err = appendString(dst, d.ID); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"ttl":`...)
-	dst = strconv.AppendInt(dst, int64(d.TTL), 10)
-	dst = append(dst, `,"pending":`...)
-	dst = strconv.AppendBool(dst, d.Pending)
-	dst = append(dst, `,"rule_id":`...)
-	if dst, err = appendString(dst, d.RuleID); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"group_key":`...)
-	if dst, err = appendString(dst, d.GroupKey); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"alerts":`...)
+	w := docWriter{b: dst}
+	w.str(`{"id":`, d.ID)
+	w.int(`,"ttl":`, d.TTL)
+	w.b = append(w.b, `,"pending":`...)
+	w.b = strconv.AppendBool(w.b, d.Pending)
+	w.str(`,"rule_id":`, d.RuleID)
+	w.str(`,"group_key":`, d.GroupKey)
+	w.b = append(w.b, `,"alerts":`...)
 	if d.Alerts == nil {
-		return append(dst, "null}"...), nil
-	}
-	dst = append(dst, '[')
-	for i := range d.Alerts {
-		if i > 0 {
-			dst = append(dst, ',')
+		w.b = append(w.b, "null"...)
+	} else {
+		w.b = append(w.b, '[')
+		for i := range d.Alerts {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.storedAlert(&d.Alerts[i])
 		}
-		if dst, err = appendStoredAlert(dst, &d.Alerts[i]); err != nil {
-			return dst, err
-		}
+		w.b = append(w.b, ']')
 	}
-	return append(dst, "]}"...), nil
+	w.b = append(w.b, '}')
+	return w.b, w.err
 }
 
-// appendStoredAlert writes the fields of the embedded alert.Alert first, in
+// docWriter appends fields to b and keeps the first error, so that a
+// document is written as a list of fields. Each name is written with the
+// punctuation before it and its colon.
+type docWriter struct {
+	b   []byte
+	err error
+}
+
+func (w *docWriter) str(name, s string) {
+	w.b = append(w.b, name...)
+	var err error
+	if w.b, err = appendString(w.b, s); w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *docWriter) int(name string, n int) {
+	w.b = append(w.b, name...)
+	w.b = strconv.AppendInt(w.b, int64(n), 10)
+}
+
+// time writes t as time.Time.MarshalJSON does, failing where it fails (a
+// year outside 0–9999).
+func (w *docWriter) time(name string, t time.Time) {
+	w.b = append(w.b, name...)
+	w.b = append(w.b, '"')
+	var err error
+	if w.b, err = t.AppendText(w.b); w.err == nil {
+		w.err = err
+	}
+	w.b = append(w.b, '"')
+}
+
+// strings writes a []string: null when nil.
+func (w *docWriter) strings(name string, ss []string) {
+	w.b = append(w.b, name...)
+	if ss == nil {
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.b = append(w.b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.str("", s)
+	}
+	w.b = append(w.b, ']')
+}
+
+// storedAlert writes the fields of the embedded alert.Alert first, in
 // their order, then storedAlert's own; its Event takes the place of
 // Alert.Event, which it shadows.
-func appendStoredAlert(dst []byte, a *storedAlert) ([]byte, error) {
-	var err error
-	dst = append(dst, `{"id":`...)
-	if dst, err = appendString(dst, a.ID); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"rule":`...)
-	if dst, err = appendRuleInfo(dst, &a.Rule); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"state":`...)
-	if dst, err = appendString(dst, string(a.State)); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"count":`...)
-	dst = strconv.AppendInt(dst, int64(a.Count), 10)
-	dst = append(dst, `,"first_seen":`...)
-	if dst, err = appendTime(dst, a.FirstSeen); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"last_seen":`...)
-	if dst, err = appendTime(dst, a.LastSeen); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"window_end":`...)
-	if dst, err = appendTime(dst, a.WindowEnd); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"group":`...)
-	if dst, err = appendStringMap(dst, a.Group); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"source":`...)
-	if dst, err = appendString(dst, a.Source); err != nil {
-		return dst, err
-	}
-	if len(a.Deliveries) > 0 {
-		dst = append(dst, `,"deliveries":`...)
-		if dst, err = appendDeliveries(dst, a.Deliveries); err != nil {
-			return dst, err
+func (w *docWriter) storedAlert(a *storedAlert) {
+	w.str(`{"id":`, a.ID)
+	w.ruleInfo(`,"rule":`, &a.Rule)
+	w.str(`,"state":`, string(a.State))
+	w.int(`,"count":`, a.Count)
+	w.time(`,"first_seen":`, a.FirstSeen)
+	w.time(`,"last_seen":`, a.LastSeen)
+	w.time(`,"window_end":`, a.WindowEnd)
+	w.b = append(w.b, `,"group":`...)
+	if a.Group == nil {
+		w.b = append(w.b, "null"...)
+	} else {
+		w.b = append(w.b, '{')
+		for i, k := range slices.Sorted(maps.Keys(a.Group)) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str("", k)
+			w.str(":", a.Group[k])
 		}
+		w.b = append(w.b, '}')
 	}
-	dst = append(dst, `,"window_start":`...)
-	if dst, err = appendTime(dst, a.WindowStart); err != nil {
-		return dst, err
+	w.str(`,"source":`, a.Source)
+	if len(a.Deliveries) > 0 {
+		w.deliveries(`,"deliveries":`, a.Deliveries)
 	}
-	dst = append(dst, `,"records":`...)
-	if dst, err = appendStrings(dst, a.Records); err != nil {
-		return dst, err
-	}
+	w.time(`,"window_start":`, a.WindowStart)
+	w.strings(`,"records":`, a.Records)
 	if a.HeldBack {
-		dst = append(dst, `,"held_back":true`...)
+		w.b = append(w.b, `,"held_back":true`...)
 	}
 	if len(a.Event) > 0 {
-		dst = append(dst, `,"event":`...)
-		dst = append(dst, a.Event...)
+		w.b = append(w.b, `,"event":`...)
+		w.b = append(w.b, a.Event...)
 	}
-	return append(dst, '}'), nil
+	w.b = append(w.b, '}')
 }
 
-func appendRuleInfo(dst []byte, r *alert.RuleInfo) ([]byte, error) {
-	var err error
-	dst = append(dst, `{"id":`...)
-	if dst, err = appendString(dst, r.ID); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"name":`...)
-	if dst, err = appendString(dst, r.Name); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"severity":`...)
-	if dst, err = appendString(dst, r.Severity); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"risk_score":`...)
-	dst = strconv.AppendInt(dst, int64(r.RiskScore), 10)
+func (w *docWriter) ruleInfo(name string, r *alert.RuleInfo) {
+	w.b = append(w.b, name...)
+	w.str(`{"id":`, r.ID)
+	w.str(`,"name":`, r.Name)
+	w.str(`,"severity":`, r.Severity)
+	w.int(`,"risk_score":`, r.RiskScore)
 	if r.Description != "" {
-		dst = append(dst, `,"description":`...)
-		if dst, err = appendString(dst, r.Description); err != nil {
-			return dst, err
-		}
+		w.str(`,"description":`, r.Description)
 	}
 	if len(r.Techniques) > 0 {
-		dst = append(dst, `,"techniques":[`...)
+		w.b = append(w.b, `,"techniques":[`...)
 		for i, t := range r.Techniques {
 			if i > 0 {
-				dst = append(dst, ',')
+				w.b = append(w.b, ',')
 			}
-			dst = append(dst, `{"id":`...)
-			if dst, err = appendString(dst, t.ID); err != nil {
-				return dst, err
-			}
-			dst = append(dst, `,"name":`...)
-			if dst, err = appendString(dst, t.Name); err != nil {
-				return dst, err
-			}
+			w.str(`{"id":`, t.ID)
+			w.str(`,"name":`, t.Name)
 			if t.Reference != "" {
-				dst = append(dst, `,"reference":`...)
-				if dst, err = appendString(dst, t.Reference); err != nil {
-					return dst, err
-				}
+				w.str(`,"reference":`, t.Reference)
 			}
-			dst = append(dst, '}')
+			w.b = append(w.b, '}')
 		}
-		dst = append(dst, ']')
+		w.b = append(w.b, ']')
 	}
 	if len(r.Steps) > 0 {
-		dst = append(dst, `,"steps":`...)
-		if dst, err = appendStrings(dst, r.Steps); err != nil {
-			return dst, err
-		}
+		w.strings(`,"steps":`, r.Steps)
 	}
-	return append(dst, '}'), nil
+	w.b = append(w.b, '}')
 }
 
-func appendDeliveries(dst []byte, ds map[string]*alert.Delivery) ([]byte, error) {
-	var err error
-	dst = append(dst, '{')
+func (w *docWriter) deliveries(name string, ds map[string]*alert.Delivery) {
+	w.b = append(w.b, name...)
+	w.b = append(w.b, '{')
 	for i, k := range slices.Sorted(maps.Keys(ds)) {
 		if i > 0 {
-			dst = append(dst, ',')
+			w.b = append(w.b, ',')
 		}
-		if dst, err = appendString(dst, k); err != nil {
-			return dst, err
-		}
-		dst = append(dst, ':')
+		w.str("", k)
 		d := ds[k]
 		if d == nil {
-			dst = append(dst, "null"...)
+			w.b = append(w.b, ":null"...)
 			continue
 		}
-		dst = append(dst, `{"state":`...)
-		if dst, err = appendString(dst, string(d.State)); err != nil {
-			return dst, err
-		}
-		dst = append(dst, `,"attempts":`...)
-		dst = strconv.AppendInt(dst, int64(d.Attempts), 10)
+		w.str(`:{"state":`, string(d.State))
+		w.int(`,"attempts":`, d.Attempts)
 		if d.LastError != "" {
-			dst = append(dst, `,"last_error":`...)
-			if dst, err = appendString(dst, d.LastError); err != nil {
-				return dst, err
-			}
+			w.str(`,"last_error":`, d.LastError)
 		}
 		for _, t := range [...]struct {
 			name string
 			at   time.Time
 		}{{`,"last_attempt":`, d.LastAttempt}, {`,"next_attempt":`, d.NextAttempt}, {`,"sent_at":`, d.SentAt}, {`,"since":`, d.Since}} {
 			if !t.at.IsZero() {
-				dst = append(dst, t.name...)
-				if dst, err = appendTime(dst, t.at); err != nil {
-					return dst, err
-				}
+				w.time(t.name, t.at)
 			}
 		}
-		dst = append(dst, '}')
+		w.b = append(w.b, '}')
 	}
-	return append(dst, '}'), nil
-}
-
-// appendStringMap writes a map[string]string: null when nil, keys sorted.
-func appendStringMap(dst []byte, m map[string]string) ([]byte, error) {
-	if m == nil {
-		return append(dst, "null"...), nil
-	}
-	var err error
-	dst = append(dst, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if dst, err = appendString(dst, k); err != nil {
-			return dst, err
-		}
-		dst = append(dst, ':')
-		if dst, err = appendString(dst, m[k]); err != nil {
-			return dst, err
-		}
-	}
-	return append(dst, '}'), nil
-}
-
-// appendStrings writes a []string: null when nil.
-func appendStrings(dst []byte, ss []string) ([]byte, error) {
-	if ss == nil {
-		return append(dst, "null"...), nil
-	}
-	var err error
-	dst = append(dst, '[')
-	for i, s := range ss {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if dst, err = appendString(dst, s); err != nil {
-			return dst, err
-		}
-	}
-	return append(dst, ']'), nil
-}
-
-// appendTime writes t as time.Time.MarshalJSON does, failing where it fails
-// (a year outside 0–9999).
-func appendTime(dst []byte, t time.Time) ([]byte, error) {
-	dst = append(dst, '"')
-	dst, err := t.AppendText(dst)
-	return append(dst, '"'), err
+	w.b = append(w.b, '}')
 }
