@@ -473,7 +473,10 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 				d.NextAttempt = p.now().Add(inlineLease)
 			}
 		}
-		body, _ := doc.marshal()
+		body, err := doc.marshal()
+		if err != nil {
+			return true, n, fmt.Errorf("encode alert document: %w", err)
+		}
 		etag, err = p.Store.Replace(ctx, docID, body, etag)
 		if err != nil {
 			if errors.Is(err, store.ErrStale) {
