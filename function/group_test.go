@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -187,5 +188,79 @@ func TestAppendGroupDocKeepsStoredEvents(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotValue, wantValue) {
 		t.Fatalf("marshal wrote\n%s\nencoding/json writes the value\n%s", got, want)
+	}
+}
+
+// TestAppendGroupDocWritesEveryField: appendGroupDoc names the document's
+// fields itself, so a field added to groupDoc, storedAlert or the alert
+// types must be added there too. Every field here, to any depth, holds a
+// value that is not its zero value, so omitempty hides none of them.
+func TestAppendGroupDocWritesEveryField(t *testing.T) {
+	var doc groupDoc
+	fillNonZero(t, reflect.ValueOf(&doc).Elem(), 0)
+	doc.Alerts[0].Event = json.RawMessage(`{"k":"v"}`)
+	got, err := appendGroupDoc(nil, &doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendGroupDoc wrote\n%s\nencoding/json writes\n%s", got, want)
+	}
+}
+
+// fillNonZero sets v, and everything in it, to values other than zero.
+func fillNonZero(t *testing.T, v reflect.Value, n int) {
+	t.Helper()
+	n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("s" + strconv.Itoa(n))
+	case reflect.Int, reflect.Int64:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			v.SetInt(int64(time.Duration(n) * time.Second))
+		} else {
+			v.SetInt(int64(n))
+		}
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2025, 5, 6, 9, 0, n, 0, time.UTC)))
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fillNonZero(t, v.Field(i), n*10+i)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+			v.SetBytes([]byte(`{"n":` + strconv.Itoa(n) + `}`))
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := 0; i < 2; i++ {
+			fillNonZero(t, v.Index(i), n*10+i)
+		}
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		for i := 0; i < 2; i++ {
+			k := reflect.New(v.Type().Key()).Elem()
+			fillNonZero(t, k, n*10+i)
+			e := reflect.New(v.Type().Elem()).Elem()
+			fillNonZero(t, e, n*10+i)
+			v.SetMapIndex(k, e)
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillNonZero(t, v.Elem(), n)
+	case reflect.Interface:
+		// Alert.Event: shadowed by storedAlert.Event in the document.
+	default:
+		t.Fatalf("fillNonZero: no value for a %s", v.Type())
 	}
 }
