@@ -17,16 +17,6 @@
 	ORQ  BX, AX \
 	MOVQ AX, off(DI)
 
-// GPRMASK puts in R the map of the block's bytes equal to those of C (the
-// block is in Y0 and Y1); T is scratch.
-#define GPRMASK(C, R, T) \
-	VPCMPEQB C, Y0, Y2 \
-	VPCMPEQB C, Y1, Y3 \
-	VPMOVMSKB Y2, R \
-	VPMOVMSKB Y3, T \
-	SHLQ $32, T \
-	ORQ  T, R
-
 // BRACKETS sets the bytes of Y2 and Y3 where those of the block (Y0, Y1)
 // are brackets: each byte ORed with 0x20 (Y10) is '{' (Y11) or '}' (Y12).
 // Y4 and Y5 are scratch.
@@ -90,30 +80,68 @@ done:
 	VZEROUPPER
 	RET
 
-// BEFORE sets R to the map of the bytes k before which is a backslash:
-// bs (AX) shifted up by k, the previous block's (R8) last k bits shifted
-// in (rk is 64-k); R11 is scratch. Not SHLQ $k, R8, R: a double shift
-// costs three cycles on AMD's Zen 3, these four instructions about one.
-#define BEFORE(k, rk, R) \
-	MOVQ AX, R \
-	SHLQ $k, R \
-	MOVQ R8, R11 \
-	SHRQ $rk, R11 \
-	ORQ  R11, R
+// RUNS reads the 32 bytes at off+8(SI), half of the block (the block's
+// first byte is at 8(SI); the 8 bytes before it are readable), and sets:
+// Y5 the quotes after exactly 3 backslashes (run3), Y6 those after
+// exactly 7 (run7), Y1 the quotes that are neither and the bytes 'u' or
+// '/' after a backslash (the block is not ordinary where any is set), Y0
+// the backslashes. Bk, "the byte k before is a backslash", is a compare
+// of the bytes loaded k earlier: loads cost less here than shifting the
+// backslash map across blocks in general registers. Y2-Y4 are scratch.
+#define RUNS(off) \
+	VMOVDQU  off+8(SI), Y0 \
+	VPCMPEQB Y9, Y0, Y1 \
+	VPCMPEQB off+7(SI), Y8, Y2 \
+	VPAND    Y2, Y1, Y3 \
+	VPCMPEQB Y13, Y0, Y4 \
+	VPCMPEQB Y14, Y0, Y5 \
+	VPOR     Y4, Y5, Y4 \
+	VPAND    Y2, Y4, Y4 \
+	VPCMPEQB off+6(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+5(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+4(SI), Y8, Y2 \
+	VPANDN   Y3, Y2, Y5 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+3(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+2(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+1(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3 \
+	VPCMPEQB off+0(SI), Y8, Y2 \
+	VPANDN   Y3, Y2, Y6 \
+	VPXOR    Y5, Y1, Y1 \
+	VPXOR    Y6, Y1, Y1 \
+	VPOR     Y4, Y1, Y1 \
+	VPCMPEQB Y8, Y0, Y0
+
+// HALFBRACKETS sets Y2 where the 32 bytes at off+8(SI) are brackets (see
+// BRACKETS); Y0, Y3 and Y4 are scratch.
+#define HALFBRACKETS(off) \
+	VMOVDQU  off+8(SI), Y0 \
+	VPOR     Y10, Y0, Y2 \
+	VPCMPEQB Y11, Y2, Y3 \
+	VPCMPEQB Y12, Y2, Y4 \
+	VPOR     Y3, Y4, Y2
 
 // func scanBlocks(src []byte, st *vecState, out []uint64) int
 //
-// ANDNQ a, b, c sets c to a &^ b (BMI1).
+// The blocks start at src[8]; src[:8] are the bytes before the first one,
+// whose backslashes are the top 8 bits of st.prevBS.
 //
-// Registers across blocks: SI src, CX blocks left, DI out, R8 prevBS,
-// R9 inString, R10 pending, Y7 the OR of every byte (its high bit is the
-// non-ASCII hazard). Per block: AX bs, BX q then str, R12 b1, R11, R14,
-// R15 and DX scratch. A block with a backslash before 'u' or '/' is not
-// ordinary: rare, and vecState.block notes the hazard.
+// ANDNQ a, b, c sets c to a &^ b (BMI1); VPANDN a, b, c sets c to a &^ b.
+//
+// Registers across blocks: SI src (the block at 8(SI)), CX blocks left,
+// DI out, R8 prevBS, R9 inString, R10 pending, Y7 the OR of every byte
+// (its high bit is the non-ASCII hazard). Per block: AX bs, BX str, R14
+// run3, R15 run7, DX scratch.
 TEXT ·scanBlocks(SB), NOSPLIT, $0-64
 	MOVQ src_base+0(FP), SI
 	MOVQ src_len+8(FP), CX
 	MOVQ out_base+32(FP), DI
+	SUBQ $8, CX
 	SHRQ $6, CX
 	MOVQ st+24(FP), AX
 	MOVQ 0(AX), R8
@@ -133,40 +161,31 @@ TEXT ·scanBlocks(SB), NOSPLIT, $0-64
 scan:
 	TESTQ CX, CX
 	JZ    scandone
-	VMOVDQU (SI), Y0
-	VMOVDQU 32(SI), Y1
-	GPRMASK(Y8, AX, DX) // bs
-	GPRMASK(Y9, BX, DX) // q
 
-	// R14: the quotes after 1, 2, 3 backslashes; R15: the byte k
-	// before is a backslash (BEFORE).
-	MOVQ BX, R14
-	BEFORE(1, 63, R15)
-	MOVQ R15, R12
-	ANDQ R15, R14
-	BEFORE(2, 62, R15)
-	ANDNQ R14, R15, DX // run1: the message ends here
-	JNZ   scandone
-	ANDQ  R15, R14
-	BEFORE(3, 61, R15)
-	ANDQ R15, R14
-	BEFORE(4, 60, R15)
-	ANDQ R14, R15 // quotes after 4 or more
-	XORQ R15, R14 // run3: after exactly 3
-	BEFORE(5, 59, DX)
-	ANDQ DX, R15
-	BEFORE(6, 58, DX)
-	ANDQ DX, R15
-	BEFORE(7, 57, DX)
-	ANDQ DX, R15 // quotes after 7 or more
-	BEFORE(8, 56, DX)
-	ANDQ R15, DX // after 8 or more: counted one by one, in Go
-	JNZ  scandone
-	// R15 is run7; every quote must be run3 or run7.
-	MOVQ BX, DX
-	XORQ R14, DX
-	XORQ R15, DX
-	JNZ  scandone
+	// Bytes 0-31, then 32-63: every quote must be run3 or run7 (not the
+	// message's end, nor after 8 or more backslashes: counted one by one,
+	// in Go), and no backslash before 'u' or '/' (rare; vecState.block
+	// notes the hazard).
+	RUNS(0)
+	VPMOVMSKB Y1, DX
+	TESTL     DX, DX
+	JNZ       scandone
+	VPMOVMSKB Y0, AX
+	VPMOVMSKB Y5, R14
+	VPMOVMSKB Y6, R15
+	RUNS(32)
+	VPMOVMSKB Y1, DX
+	TESTL     DX, DX
+	JNZ       scandone
+	VPMOVMSKB Y0, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	VPMOVMSKB Y5, DX
+	SHLQ      $32, DX
+	ORQ       DX, R14
+	VPMOVMSKB Y6, DX
+	SHLQ      $32, DX
+	ORQ       DX, R15
 
 	// BX: str, the prefix XOR of run3, after the carry.
 	VMOVQ R14, X2
@@ -208,30 +227,17 @@ explained:
 	SHLQ $3, DX
 	JNZ  scandone
 
-	// A backslash before 'u' or '/'.
-	VPCMPEQB Y13, Y0, Y2
-	VPCMPEQB Y14, Y0, Y3
-	VPOR     Y2, Y3, Y2
-	VPCMPEQB Y13, Y1, Y4
-	VPCMPEQB Y14, Y1, Y5
-	VPOR     Y4, Y5, Y3
-	VPMOVMSKB Y2, DX
-	VPMOVMSKB Y3, R14
-	SHLQ $32, R14
-	ORQ  R14, DX
-	ANDQ R12, DX
-	JNZ  scandone
-
 	// An ordinary block: state, brackets outside strings.
 	MOVQ R15, R10
-	VPOR Y0, Y7, Y7
-	VPOR Y1, Y7, Y7
+	VPOR 8(SI), Y7, Y7
+	VPOR 40(SI), Y7, Y7
 	MOVQ AX, R8
 	MOVQ BX, R9
 	SARQ $63, R9
-	BRACKETS
+	HALFBRACKETS(0)
 	VPMOVMSKB Y2, DX
-	VPMOVMSKB Y3, R14
+	HALFBRACKETS(32)
+	VPMOVMSKB Y2, R14
 	SHLQ $32, R14
 	ORQ  R14, DX
 	ANDNQ DX, BX, DX

@@ -74,8 +74,9 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 		// Ordinary blocks first, all in assembly (scanBlocks); the
 		// block it stops at, if any, here.
 		done := 0
-		if n > 0 {
-			done = scanBlocks(b[p:p+64*n], &v.st, brs[:n])
+		if n > 0 && p >= 8 {
+			// scanBlocks reads the 8 bytes before the first block too.
+			done = scanBlocks(b[p-8:p+64*n], &v.st, brs[:n])
 			if !v.visitBlocks(w, b, brs[:done], p) {
 				return walkStop{}, false
 			}
