@@ -173,7 +173,7 @@ func TestScanBlocksAgreesWithBlock(t *testing.T) {
 // scanOnly is walkVector's block loop without visiting brackets, up to
 // the message's end; it returns how many blocks it read.
 func scanOnly(b []byte, from int) int {
-	var st vecState
+	st := vecState{prevBS: backslashesBefore(b, from)}
 	var brs [vectorChunk]uint64
 	var masks [6]uint64
 	blocks := 0
@@ -223,6 +223,26 @@ func BenchmarkScanBlocks(b *testing.B) {
 		// All but the blocks after each message's end.
 		if int64(read) < size/64-int64(len(texts)) {
 			b.Fatalf("read %d blocks of %d", read, size/64)
+		}
+	}
+}
+
+// TestBackslashesBefore: the bits are those a block's backslash map would
+// have for the bytes before p, bit 63 the byte just before.
+func TestBackslashesBefore(t *testing.T) {
+	for _, c := range []struct {
+		b    string
+		p    int
+		want uint64
+	}{
+		{`{\\\"records\\\":[{`, 18, 0b0001_1100 << 56},
+		{`\\x`, 2, 0b11 << 62},
+		{`\\x`, 3, 0b0110 << 60},
+		{`\\\\\\\\\\x`, 10, 0xff << 56},
+		{`ab`, 0, 0},
+	} {
+		if got := backslashesBefore([]byte(c.b), c.p); got != c.want {
+			t.Errorf("backslashesBefore(%q, %d) = %064b, want %064b", c.b, c.p, got, c.want)
 		}
 	}
 }

@@ -64,6 +64,11 @@ func (w *walker) walkVector(b []byte, from int) (stop walkStop, ok bool) {
 	i++
 
 	v := vecWalk{gapFrom: i, recStart: -1, closeAt: -1}
+	// The backslashes of the 8 bytes before the first block, which
+	// scanBlocks reads as bytes and vecState.block as bits: none can
+	// touch the first block's runs (the byte before it is '['), but both
+	// must read the same.
+	v.st.prevBS = backslashesBefore(b, i)
 	var (
 		masks [6]uint64
 		brs   [vectorChunk]uint64
@@ -324,6 +329,18 @@ func elementGap(gap []byte, comma bool) bool {
 		}
 	}
 	return seen == comma
+}
+
+// backslashesBefore is the backslash map of the 64 bytes before b[p] as a
+// block's map would be (bit 63 for b[p-1]), from the 8 bytes before it.
+func backslashesBefore(b []byte, p int) uint64 {
+	var m uint64
+	for k := 1; k <= 8 && p-k >= 0; k++ {
+		if b[p-k] == '\\' {
+			m |= 1 << (64 - k)
+		}
+	}
+	return m
 }
 
 func skipSpaces(b []byte, i int) int {
