@@ -80,6 +80,12 @@ done:
 	VZEROUPPER
 	RET
 
+// ANDBS keeps in Y3 the bytes whose byte at the same place in the 32 bytes
+// at at(SI) is a backslash; Y2 is scratch.
+#define ANDBS(at) \
+	VPCMPEQB at(SI), Y8, Y2 \
+	VPAND    Y2, Y3, Y3
+
 // RUNS reads the 32 bytes at off+8(SI), half of the block (the block's
 // first byte is at 8(SI); the 8 bytes before it are readable), and sets:
 // Y5 the quotes after exactly 3 backslashes (run3), Y6 those after
@@ -97,19 +103,14 @@ done:
 	VPCMPEQB Y14, Y0, Y5 \
 	VPOR     Y4, Y5, Y4 \
 	VPAND    Y2, Y4, Y4 \
-	VPCMPEQB off+6(SI), Y8, Y2 \
-	VPAND    Y2, Y3, Y3 \
-	VPCMPEQB off+5(SI), Y8, Y2 \
-	VPAND    Y2, Y3, Y3 \
+	ANDBS(off+6) \
+	ANDBS(off+5) \
 	VPCMPEQB off+4(SI), Y8, Y2 \
 	VPANDN   Y3, Y2, Y5 \
 	VPAND    Y2, Y3, Y3 \
-	VPCMPEQB off+3(SI), Y8, Y2 \
-	VPAND    Y2, Y3, Y3 \
-	VPCMPEQB off+2(SI), Y8, Y2 \
-	VPAND    Y2, Y3, Y3 \
-	VPCMPEQB off+1(SI), Y8, Y2 \
-	VPAND    Y2, Y3, Y3 \
+	ANDBS(off+3) \
+	ANDBS(off+2) \
+	ANDBS(off+1) \
 	VPCMPEQB off+0(SI), Y8, Y2 \
 	VPANDN   Y3, Y2, Y6 \
 	VPXOR    Y5, Y1, Y1 \
