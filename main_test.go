@@ -218,6 +218,49 @@ func TestScanKubeAuditAndEventGridAlone(t *testing.T) {
 	}
 }
 
+// TestScanCapturedHostRequest scans a request body as the Functions host
+// sends it: scan finds the Event Hubs messages inside its Data, and raises
+// what the two bodies it carries raise on their own.
+func TestScanCapturedHostRequest(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	stdout, stderr, code := runScan(t, env, "--json", "examples/host-request-activitylogevents.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	names := map[string]bool{}
+	for _, a := range parseAlerts(t, stdout) {
+		if a.State != "new" || a.Count != 1 {
+			t.Errorf("alert = %+v, want new with count 1", a)
+		}
+		names[a.Rule.Name] = true
+	}
+	if len(names) != 2 || !names["Azure Kubernetes Events Deleted"] || !names["Azure AKS Kubernetes Events Deleted (kube-audit)"] {
+		t.Fatalf("alerts of rules %v, want the seed rule and the kube-audit rule:\n%s", names, stdout)
+	}
+	if want := "10 record(s) read, 0 skipped, 2 matched"; !strings.Contains(stderr, want) {
+		t.Errorf("summary lacks %q:\n%s", want, stderr)
+	}
+}
+
+func TestMentionsMetadata(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"Data":{},"Metadata":{}}`:        true,
+		`{"Metadata":1}`:                   true,
+		`{"x":"Metadata"}`:                 true, // DecodeCaptured then decides
+		`{"MetadataX":1}`:                  false,
+		`{"xMetadata":1}`:                  false,
+		`Metadata"`:                        false,
+		`{"Metadat":1,"a":"Metadata"`:      true,
+		`{"aMetadata":1,"Metadata":2}`:     true,
+		`{"MICROSOFT":"Metadata\"","b":1}`: false,
+		``:                                 false,
+	} {
+		if got := mentionsMetadata([]byte(in)); got != want {
+			t.Errorf("mentionsMetadata(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestScanArgumentsAndUnreadableInput(t *testing.T) {
 	env := isolatedEnv(t, nil)
 	if _, stderr, code := runScan(t, env); code != 2 || !strings.Contains(stderr, "name at least one FILE") {

@@ -146,7 +146,7 @@ func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader
 			continue
 		}
 		// A captured host request carries the messages inside its Data.
-		if bytes.HasPrefix(m.Body, []byte("{")) && bytes.Contains(m.Body, []byte(`"Metadata"`)) {
+		if bytes.HasPrefix(m.Body, []byte("{")) && mentionsMetadata(m.Body) {
 			if inv, err := handler.DecodeCaptured(m.Body); err == nil {
 				for _, msg := range inv.Messages {
 					chunk = append(chunk, msg.Body)
@@ -171,6 +171,23 @@ func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader
 		}
 	}
 	return flush()
+}
+
+// mentionsMetadata reports whether body holds "Metadata" with its quotes,
+// as a captured host request does. It searches from the M: searching from
+// the quote, which comes every few bytes, took a tenth of a scan.
+func mentionsMetadata(body []byte) bool {
+	for i := 1; i < len(body); {
+		j := bytes.Index(body[i:], []byte(`Metadata"`))
+		if j < 0 {
+			return false
+		}
+		if i += j; body[i-1] == '"' {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 func account(name string, out *function.Outcome, base int, offsets []int64, sum *scanSummary) {

@@ -16,9 +16,13 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+
+	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // MaxMessageSize bounds one message (Event Hubs caps a body at 1 MB; exports
@@ -52,7 +56,13 @@ type Reader struct {
 
 // NewReader reads from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 256<<10)}
+	return newReaderSize(r, 256<<10)
+}
+
+// newReaderSize is NewReader with a buffer of size bytes (at least 16):
+// tests use small ones to put buffer edges everywhere.
+func newReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, size)}
 }
 
 // Offset is the number of bytes read so far (for progress).
@@ -202,6 +212,28 @@ func (r *Reader) keep(c byte) {
 	}
 }
 
+// buffered returns the bytes read ahead and not yet consumed, reading more
+// when there are none; never empty without an error.
+func (r *Reader) buffered() ([]byte, error) {
+	if r.r.Buffered() == 0 {
+		if _, err := r.r.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	return r.r.Peek(r.r.Buffered())
+}
+
+// take consumes the first n bytes of b, the bytes buffered returned, and
+// keeps them as keep would, one by one: the buffer grows to
+// MaxMessageSize+1 bytes at most.
+func (r *Reader) take(b []byte, n int) {
+	if room := MaxMessageSize + 1 - r.buf.Len(); room > 0 {
+		r.buf.Write(b[:min(n, room)])
+	}
+	r.r.Discard(n) // buffered bytes: cannot fail
+	r.off += int64(n)
+}
+
 func (r *Reader) peek() (byte, error) {
 	b, err := r.r.Peek(1)
 	if err != nil {
@@ -250,48 +282,105 @@ func (r *Reader) copySpace() (byte, error) {
 // copyString copies a JSON string, the opening quote next in the input.
 func (r *Reader) copyString() error {
 	r.keep(r.readByte()) // opening quote
+	return r.copyValue(valueScan{inString: true})
+}
+
+// copyNested copies until the brackets opened so far (depth) are closed.
+func (r *Reader) copyNested(depth int) error {
+	return r.copyValue(valueScan{depth: depth})
+}
+
+// copyValue copies the rest of a value, read from where s stands, a run of
+// buffered bytes at a time: reading and keeping a byte at a time, and
+// calling into the bufio.Reader for every string, was most of a scan.
+func (r *Reader) copyValue(s valueScan) error {
 	for {
-		c, err := r.r.ReadByte()
+		b, err := r.buffered()
 		if err != nil {
 			return err
 		}
-		r.off++
-		r.keep(c)
-		switch c {
-		case '\\':
-			e, err := r.r.ReadByte()
-			if err != nil {
-				return err
-			}
-			r.off++
-			r.keep(e)
-		case '"':
+		n, done := s.scan(b)
+		r.take(b, n)
+		if done {
 			return nil
 		}
 	}
 }
 
-// copyNested copies until the brackets opened so far (depth) are closed.
-func (r *Reader) copyNested(depth int) error {
-	for depth > 0 {
-		c, err := r.peek()
-		if err != nil {
-			return err
-		}
-		switch c {
-		case '"':
-			if err := r.copyString(); err != nil {
-				return err
+// valueScan is where a copy stands in a value's structure.
+type valueScan struct {
+	depth    int  // brackets open
+	inString bool // inside a string
+	escaped  bool // inside a string, just after a backslash
+}
+
+// scan reads b from where s stands and returns how many bytes belong to
+// the value and whether it ends with them: when its brackets close, or, for
+// a string that is the whole value, at its closing quote.
+func (s *valueScan) scan(b []byte) (n int, done bool) {
+	depth, inString, i := s.depth, s.inString, 0
+	defer func() { s.depth, s.inString = depth, inString }()
+	if s.escaped && len(b) > 0 {
+		s.escaped, i = false, 1
+	}
+	for i < len(b) {
+		if inString {
+			j := indexQuoteOrBackslash(b[i:])
+			if j < 0 {
+				return len(b), false
+			}
+			if i += j; b[i] == '\\' {
+				if i+1 == len(b) {
+					s.escaped = true // the escaped byte is in the next run
+					return len(b), false
+				}
+				i += 2
+				continue
+			}
+			i++
+			if inString = false; depth == 0 {
+				return i, true
 			}
 			continue
+		}
+		switch b[i] {
+		case '"':
+			inString = true
 		case '{', '[':
 			depth++
 		case '}', ']':
-			depth--
+			if depth--; depth == 0 {
+				return i + 1, true
+			}
 		}
-		r.keep(r.readByte())
+		i++
 	}
-	return nil
+	return len(b), false
+}
+
+// indexQuoteOrBackslash returns the offset of the first '"' or '\\' in b, or
+// -1, eight bytes at a time.
+func indexQuoteOrBackslash(b []byte) int {
+	i := 0
+	for len(b)-i >= 8 {
+		if m := jsonscan.Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			// The lowest flag is exact; it may be a control character,
+			// which a string here may hold (detect reports it).
+			j := i + bits.TrailingZeros64(m)>>3
+			if b[j] == '"' || b[j] == '\\' {
+				return j
+			}
+			i = j + 1
+			continue
+		}
+		i += 8
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '"' || b[i] == '\\' {
+			return i
+		}
+	}
+	return -1
 }
 
 // copyScalar copies a number, true, false or null (or junk, which detect

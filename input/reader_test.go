@@ -1,0 +1,159 @@
+package input
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/tripline/tripline/bench/corpus"
+)
+
+// read returns what the Reader makes of in, one line per message (its
+// offset and body, or TOO LARGE) and a last line for the error that ended
+// the stream.
+func read(in io.Reader, size int) []string {
+	r := newReaderSize(in, size)
+	var out []string
+	for {
+		m, err := r.Next()
+		if err != nil {
+			return append(out, "end: "+err.Error())
+		}
+		if m.TooLarge {
+			out = append(out, fmt.Sprintf("%d TOO LARGE", m.Offset))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d %s", m.Offset, m.Body))
+	}
+}
+
+func TestReaderMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"records envelope", `{"records":[{"a":1},{"b":"x}"}]}`,
+			[]string{`12 {"a":1}`, `20 {"b":"x}"}`, "end: EOF"}},
+		{"envelope with more keys after the records", `{"records":[{"a":[1,{"c":2}]}],"other":{"d":"]"}}`,
+			[]string{`12 {"a":[1,{"c":2}]}`, "end: EOF"}},
+		{"JSON Lines", "{\"records\":[{\"a\":1}]}\n{\"records\":[{\"b\":2}]}\n",
+			[]string{`12 {"a":1}`, `34 {"b":2}`, "end: EOF"}},
+		{"bare array with a BOM", "\xef\xbb\xbf[{\"id\":\"1\"}, {\"id\":\"2\"}]",
+			[]string{`4 {"id":"1"}`, `16 {"id":"2"}`, "end: EOF"}},
+		{"an object that is not an envelope", ` {"id":"e","data":{"records":[1]}}`,
+			[]string{`1 {"id":"e","data":{"records":[1]}}`, "end: EOF"}},
+		{"escapes: quotes, backslashes, brackets in strings", `[{"k":"a\"]}\\","l":"\\\"{"}]`,
+			[]string{`1 {"k":"a\"]}\\","l":"\\\"{"}`, "end: EOF"}},
+		{"a string key before records", `{"records" : [ {"a":"b"} ] }`,
+			[]string{`15 {"a":"b"}`, "end: EOF"}},
+		{"scalars and strings as values", `[1, "two", true, null]`,
+			[]string{"1 1", `4 "two"`, "11 true", "17 null", "end: EOF"}},
+		{"control characters in a string are copied", "[{\"k\":\"a\tb\x01\"}]",
+			[]string{"1 {\"k\":\"a\tb\x01\"}", "end: EOF"}},
+		{"truncated in a string", `{"records":[{"a":"bc`,
+			[]string{"end: at byte 20: input ends inside a JSON value"}},
+		{"truncated after a backslash", `{"records":[{"a":"b\`,
+			[]string{"end: at byte 20: input ends inside a JSON value"}},
+		{"truncated in a record", `{"records":[{"a":1},{"b":[2`,
+			[]string{`12 {"a":1}`, "end: at byte 27: input ends inside a JSON value"}},
+		{"truncated records array", `{"records":[{"a":1}`,
+			[]string{`12 {"a":1}`, "end: at byte 19: input ends inside a JSON value"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, size := range []int{16, 17, 64, 256 << 10} {
+				got := read(strings.NewReader(tc.in), size)
+				if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+					t.Fatalf("buffer %d:\ngot  %q\nwant %q", size, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestReaderTooLarge checks a value over MaxMessageSize is skipped and
+// counted, and the stream goes on after it.
+func TestReaderTooLarge(t *testing.T) {
+	big := `{"k":"` + strings.Repeat("x", MaxMessageSize) + `"}`
+	in := `{"records":[` + big + `,{"a":1}]}`
+	got := read(strings.NewReader(in), 256<<10)
+	want := []string{"12 TOO LARGE", fmt.Sprintf("%d {\"a\":1}", 12+len(big)+1), "end: EOF"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestReaderReadError checks a read error stops the stream with the error
+// and where it happened.
+func TestReaderReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	in := io.MultiReader(strings.NewReader(`{"records":[{"a":"bc`), iotest.ErrReader(boom))
+	r := NewReader(in)
+	_, err := r.Next()
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "at byte 20") {
+		t.Fatalf("err = %v, want %v at byte 20", err, boom)
+	}
+	if _, again := r.Next(); again != err {
+		t.Fatalf("after the error Next returned %v", again)
+	}
+}
+
+// FuzzReaderChunking holds the Reader to the same messages, offsets and
+// errors whatever the buffer size and however the input arrives, so the
+// runs it copies at once never depend on where a buffer ends.
+func FuzzReaderChunking(f *testing.F) {
+	for _, s := range []string{
+		`{"records":[{"a":"x\"y","b":[1,2,{"c":"]"}]},{"d":"\\"}]}`,
+		"[{\"a\":1}, \"s\\\\\\\"\", 3, {\"b\":\"\x01\"}]\n{\"x\":",
+		`{"records":[{"a":1}],"tail":{"k":"\""}} {"records":[{"b":2}]}`,
+		`"\u0041\/" [] {} ] } {"records":{}}`,
+	} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		want := read(bytes.NewReader(in), 256<<10)
+		for _, r := range []io.Reader{
+			bytes.NewReader(in),
+			iotest.OneByteReader(bytes.NewReader(in)),
+			iotest.HalfReader(bytes.NewReader(in)),
+		} {
+			got := read(r, 16+int(size))
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("buffer %d:\ngot  %q\nwant %q", 16+int(size), got, want)
+			}
+		}
+	})
+}
+
+// BenchmarkReader cuts the benchmark corpus's message bodies, as JSON Lines,
+// into records, as `tripline scan` does.
+func BenchmarkReader(b *testing.B) {
+	c := corpus.Generate(corpus.Options{Messages: 100})
+	var lines bytes.Buffer
+	for _, body := range c.Bodies {
+		lines.Write(body)
+		lines.WriteByte('\n')
+	}
+	in := lines.Bytes()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(in))
+		n := 0
+		for {
+			if _, err := r.Next(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+			n++
+		}
+		if n != c.Records {
+			b.Fatalf("%d messages, want %d", n, c.Records)
+		}
+	}
+}
