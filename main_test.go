@@ -22,6 +22,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/tripline/tripline/bench/corpus"
 	"github.com/tripline/tripline/internal/cosmostest"
 	"github.com/tripline/tripline/internal/hostsim"
 )
@@ -215,6 +216,58 @@ func TestScanKubeAuditAndEventGridAlone(t *testing.T) {
 	al := parseAlerts(t, stdout)
 	if len(al) != 1 || al[0].State != "duplicate" || al[0].ID != eg[0].ID || al[0].Source != "eventgrid" {
 		t.Fatalf("activity log after event grid = %+v", al)
+	}
+}
+
+// TestScanSkipsInOrderAcrossChunks scans a file of more messages than one
+// pipeline call takes, with a broken host request, a record that is not an
+// object and a truncated end: every record is counted once, the matches are
+// all found, and the skips are reported in the order of the file.
+func TestScanSkipsInOrderAcrossChunks(t *testing.T) {
+	c := corpus.Generate(corpus.Options{Messages: 60})
+	var in bytes.Buffer
+	for i, b := range c.Bodies {
+		if i == 50 {
+			in.WriteString("{\"Data\":{\"events\":5},\"Metadata\":{}}\n\"just a string\"\n")
+		}
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	in.WriteString(`{"records":[{"operationName":"x","time":"2026-01-01T00:00:00Z"},{"a":"trunc`)
+	if c.Records <= scanChunkMessages {
+		t.Fatalf("%d records fit in one chunk of %d", c.Records, scanChunkMessages)
+	}
+	file := filepath.Join(t.TempDir(), "mixed.jsonl")
+	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runScan(t, isolatedEnv(t, nil), "--no-deliver", file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The string and the record before the truncation count as records.
+	want := fmt.Sprintf("%d record(s) read, 3 skipped, %d matched", c.Records+2, c.Planted)
+	if !strings.Contains(stderr, want) {
+		t.Errorf("summary lacks %q:\n%s", want, stderr)
+	}
+	var skips []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if rest, ok := strings.CutPrefix(line, "skipped: "+file+" "); ok {
+			skips = append(skips, rest)
+		}
+	}
+	wantSkips := []string{
+		"message 2500 (byte ", "host request: value of Data.events",
+		"message 2500, record 0 (byte ", "record is not a JSON object",
+		"at byte ", "input ends inside a JSON value; the rest of the file is not read",
+	}
+	if len(skips) != 3 {
+		t.Fatalf("skips = %q, want 3", skips)
+	}
+	for i, s := range skips {
+		if !strings.HasPrefix(s, wantSkips[2*i]) || !strings.Contains(s, wantSkips[2*i+1]) {
+			t.Errorf("skip %d = %q, want %q … %q", i, s, wantSkips[2*i], wantSkips[2*i+1])
+		}
 	}
 }
 

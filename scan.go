@@ -102,75 +102,116 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
-// scanOne streams one input through the pipeline in chunks.
+// scanChunk is a run of messages read from one input, with what reading
+// them found on the way, in order.
+type scanChunk struct {
+	messages [][]byte
+	offsets  []int64 // of each message in the input
+	// skips are the messages the reader could not hand over (too large, a
+	// broken host request), noted while the chunk was read; records counts
+	// those skipped as whole records.
+	skips   []string
+	records int
+	// read is how far the input was read, for the progress bar.
+	read int64
+	// stop, on the last chunk only, is the error that ended the input.
+	stop error
+}
+
+// scanOne streams one input through the pipeline in chunks. Reading and
+// cutting the input runs in its own goroutine, one chunk ahead of the
+// pipeline, so the two use both cores; the chunks still go through the
+// pipeline one at a time, in order, and at most two are held at once.
 func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+	chunks := make(chan scanChunk)
+	quit := make(chan struct{})
+	defer close(quit)
+	go readChunks(name, r, chunks, quit)
+	base := 0 // message index of the chunk's first message in the input
+	for c := range chunks {
+		sum.records += c.records
+		sum.skipped += len(c.skips)
+		sum.skips = append(sum.skips, c.skips...)
+		if len(c.messages) > 0 {
+			out, err := p.Process(ctx, c.messages)
+			if err != nil {
+				return fmt.Errorf("%s: alerts not recorded: %w", name, err)
+			}
+			account(name, out, base, c.offsets, sum)
+			for _, al := range out.Alerts {
+				printAlert(stdout, al, asJSON)
+			}
+			base += len(c.messages)
+		}
+		progress.update(c.read, sum)
+		if c.stop != nil {
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s %v; the rest of the file is not read", name, c.stop))
+		}
+	}
+	return nil
+}
+
+// readChunks cuts r into chunks of messages and sends them, the last one
+// carrying the error that ended the input, if any; it stops early when quit
+// is closed.
+func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan struct{}) {
+	defer close(chunks)
 	in := input.NewReader(r)
-	var chunk [][]byte
-	var offsets []int64
+	var c scanChunk
 	size := 0
-	base := 0 // message index of chunk[0] in the file
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
+	base := 0 // message index of c's first message in the input
+	send := func() bool {
+		c.read = in.Offset()
+		select {
+		case chunks <- c:
+		case <-quit:
+			return false
 		}
-		out, err := p.Process(ctx, chunk)
-		if err != nil {
-			return fmt.Errorf("%s: alerts not recorded: %w", name, err)
-		}
-		account(name, out, base, offsets, sum)
-		for _, al := range out.Alerts {
-			printAlert(stdout, al, asJSON)
-		}
-		progress.update(in.Offset(), sum)
-		base += len(chunk)
-		chunk, offsets, size = chunk[:0], offsets[:0], 0
-		return nil
+		base += len(c.messages)
+		c, size = scanChunk{}, 0
+		return true
 	}
 	for {
 		m, err := in.Next()
 		if err == io.EOF {
-			break
+			send()
+			return
 		}
 		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return ferr
-			}
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s %v; the rest of the file is not read", name, err))
-			return nil
+			c.stop = err
+			send()
+			return
 		}
 		if m.TooLarge {
-			sum.records++
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, base+len(chunk), m.Offset, input.MaxMessageSize>>20))
+			c.records++
+			c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, base+len(c.messages), m.Offset, input.MaxMessageSize>>20))
 			continue
 		}
 		// A captured host request carries the messages inside its Data.
 		if bytes.HasPrefix(m.Body, []byte("{")) && mentionsMetadata(m.Body) {
 			if inv, err := handler.DecodeCaptured(m.Body); err == nil {
 				for _, msg := range inv.Messages {
-					chunk = append(chunk, msg.Body)
-					offsets = append(offsets, m.Offset)
+					c.messages = append(c.messages, msg.Body)
+					c.offsets = append(c.offsets, m.Offset)
 					size += len(msg.Body)
 				}
 				continue
 			} else if !errors.Is(err, handler.ErrNotHostRequest) {
-				sum.skipped++
-				sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, base+len(chunk), m.Offset, err))
+				c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, base+len(c.messages), m.Offset, err))
 				continue
 			}
 		}
 		// The reader reuses its buffer: keep a copy for the chunk.
-		chunk = append(chunk, append([]byte(nil), m.Body...))
-		offsets = append(offsets, m.Offset)
+		c.messages = append(c.messages, append([]byte(nil), m.Body...))
+		c.offsets = append(c.offsets, m.Offset)
 		size += len(m.Body)
-		if len(chunk) >= scanChunkMessages || size >= scanChunkBytes {
-			if err := flush(); err != nil {
-				return err
+		if len(c.messages) >= scanChunkMessages || size >= scanChunkBytes {
+			if !send() {
+				return
 			}
 		}
 	}
-	return flush()
 }
 
 // mentionsMetadata reports whether body holds "Metadata" with its quotes,
