@@ -107,6 +107,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 type scanChunk struct {
 	messages [][]byte
 	offsets  []int64 // of each message in the input
+	first    int     // the message index of messages[0] in the input
 	// skips are the messages the reader could not hand over (too large, a
 	// broken host request), noted while the chunk was read; records counts
 	// those skipped as whole records.
@@ -127,7 +128,6 @@ func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader
 	quit := make(chan struct{})
 	defer close(quit)
 	go readChunks(name, r, chunks, quit)
-	base := 0 // message index of the chunk's first message in the input
 	for c := range chunks {
 		sum.records += c.records
 		sum.skipped += len(c.skips)
@@ -137,11 +137,10 @@ func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader
 			if err != nil {
 				return fmt.Errorf("%s: alerts not recorded: %w", name, err)
 			}
-			account(name, out, base, c.offsets, sum)
+			account(name, out, c.first, c.offsets, sum)
 			for _, al := range out.Alerts {
 				printAlert(stdout, al, asJSON)
 			}
-			base += len(c.messages)
 		}
 		progress.update(c.read, sum)
 		if c.stop != nil {
@@ -160,7 +159,6 @@ func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan s
 	in := input.NewReader(r)
 	var c scanChunk
 	size := 0
-	base := 0 // message index of c's first message in the input
 	send := func() bool {
 		c.read = in.Offset()
 		select {
@@ -168,8 +166,7 @@ func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan s
 		case <-quit:
 			return false
 		}
-		base += len(c.messages)
-		c, size = scanChunk{}, 0
+		c, size = scanChunk{first: c.first + len(c.messages)}, 0
 		return true
 	}
 	for {
@@ -185,7 +182,7 @@ func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan s
 		}
 		if m.TooLarge {
 			c.records++
-			c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, base+len(c.messages), m.Offset, input.MaxMessageSize>>20))
+			c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, c.first+len(c.messages), m.Offset, input.MaxMessageSize>>20))
 			continue
 		}
 		// A captured host request carries the messages inside its Data.
@@ -198,7 +195,7 @@ func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan s
 				}
 				continue
 			} else if !errors.Is(err, handler.ErrNotHostRequest) {
-				c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, base+len(c.messages), m.Offset, err))
+				c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, c.first+len(c.messages), m.Offset, err))
 				continue
 			}
 		}
