@@ -176,23 +176,29 @@ func (p *Pipeline) record(ctx context.Context, messages int, res *detect.Result)
 	newPerRule := map[string]int{}
 	heldBack := map[string]*alert.HeldBack{}
 	var fresh []freshAlert
-	for _, g := range groups {
-		created, err := p.recordGroup(ctx, g, newPerRule, out)
-		if err != nil {
-			return out, err
-		}
-		for _, c := range created {
-			if c.held {
-				h := heldBack[g.rule.ID]
-				if h == nil {
-					h = &alert.HeldBack{Rule: g.rule.Info()}
-					heldBack[g.rule.ID] = h
-				}
-				h.Count++
-				continue
+	err := p.batch(ctx, func(ctx context.Context) error {
+		for _, g := range groups {
+			created, err := p.recordGroup(ctx, g, newPerRule, out)
+			if err != nil {
+				return err
 			}
-			fresh = append(fresh, c)
+			for _, c := range created {
+				if c.held {
+					h := heldBack[g.rule.ID]
+					if h == nil {
+						h = &alert.HeldBack{Rule: g.rule.Info()}
+						heldBack[g.rule.ID] = h
+					}
+					h.Count++
+					continue
+				}
+				fresh = append(fresh, c)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
 	for _, r := range p.Engine.Rules() {
 		if h := heldBack[r.ID]; h != nil {
@@ -206,6 +212,23 @@ func (p *Pipeline) record(ctx context.Context, messages int, res *detect.Result)
 		}
 	}
 	return out, nil
+}
+
+// batchStore is a Store that can make several operations one unit, which
+// commits whole or not at all (store/bolt: one pair of fsyncs for an
+// invocation's alerts instead of a pair per group).
+type batchStore interface {
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// batch runs fn, whose store calls use the context it is given, as one unit
+// of the store when the store can do that. If it fails, nothing fn wrote is
+// kept, so the retried invocation records everything again.
+func (p *Pipeline) batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if b, ok := p.Store.(batchStore); ok {
+		return b.Batch(ctx, fn)
+	}
+	return fn(ctx)
 }
 
 // groupMatches groups matches by rule and group key, in order of first

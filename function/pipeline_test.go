@@ -381,6 +381,58 @@ func TestStoreFailureThenRecovery(t *testing.T) {
 	})
 }
 
+// failingWrite is the embedded store with its n-th write failing, as a full
+// disk would; Batch, Get and Pending are the store's own.
+type failingWrite struct {
+	*bolt.Store
+	mu            sync.Mutex
+	writes, fails int
+}
+
+func (f *failingWrite) fail() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes++
+	if f.writes == f.fails {
+		return errors.New("no space left on device")
+	}
+	return nil
+}
+
+func (f *failingWrite) Create(ctx context.Context, id string, b []byte) (string, error) {
+	if err := f.fail(); err != nil {
+		return "", err
+	}
+	return f.Store.Create(ctx, id, b)
+}
+
+func (f *failingWrite) Replace(ctx context.Context, id string, b []byte, etag string) (string, error) {
+	if err := f.fail(); err != nil {
+		return "", err
+	}
+	return f.Store.Replace(ctx, id, b, etag)
+}
+
+// TestEmbeddedStoreRecordsAllOrNothing: the embedded store records an
+// invocation's alerts in one batch, so when the second group's write fails
+// the first group's is not kept either, and the retried invocation finds
+// both alerts new rather than one already recorded.
+func TestEmbeddedStoreRecordsAllOrNothing(t *testing.T) {
+	fw := &failingWrite{Store: boltFactory().open(t).(*bolt.Store), fails: 2}
+	p := newPipeline(t, fw)
+	batch := body(seedRecord("r1", t0, "p1", "arc-1"), seedRecord("r2", t0, "p2", "arc-1"))
+	if _, err := p.Process(context.Background(), [][]byte{batch}); err == nil {
+		t.Fatal("a failed write: Process returned no error; the host would checkpoint and lose the batch")
+	}
+	out := mustProcess(t, p, batch)
+	if states(out) != "new:1,new:1" || out.New != 2 || out.Duplicates != 0 {
+		t.Fatalf("retry after a failed write: %s new=%d duplicates=%d, want both alerts new", states(out), out.New, out.Duplicates)
+	}
+	if fw.writes != 4 {
+		t.Errorf("%d writes, want 2 per run", fw.writes)
+	}
+}
+
 func TestKubeAuditBothCategoriesOneMatch(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
 		p := newPipeline(t, open(t))

@@ -5,23 +5,30 @@
 //
 // There is one type, [Store], made by [Open]. Several processes may use the
 // same file at once (two `scan` runs, say): the store opens the file for each
-// operation and holds its lock only for that operation, shared for Get and
-// Pending, exclusive for Create and Replace. A process that cannot get the
-// lock within [Options.LockTimeout] gets an error matching [ErrBusy] that
-// names the file. Within a process, a Store queues its goroutines on a
-// read-write mutex before they take the file lock, and waiting for the file
-// lock is a blocking flock that the kernel wakes, not polling, so processes
-// take turns fairly.
+// operation, or each [Store.Batch], and holds its lock only for that long,
+// shared for Get and Pending, exclusive for Create, Replace and Batch. A
+// process that cannot get the lock within [Options.LockTimeout] gets an
+// error matching [ErrBusy] that names the file. Within a process, a Store
+// queues its goroutines on a read-write mutex before they take the file
+// lock, and waiting for the file lock is a blocking flock that the kernel
+// wakes, not polling, so processes take turns fairly.
 //
 // ETags are decimal versions from one counter per file, so they increase
 // with every write and are never reused, not even after a document expires
-// and its id is created again.
+// and its id is created again. (An ETag handed out inside a Batch that
+// failed was never written; its number may come again.)
 //
-// Caveats: every operation pays for opening and mapping the file, and every
-// write for two fsyncs (a few milliseconds on most disks): it is built for a
-// CLI and tests, not for thousands of writes a second. Expired documents are
-// invisible at once and removed lazily, a bounded number per write. The file
-// lock is advisory (flock); tools that ignore it can corrupt the file.
+// [Store.Batch] makes several operations one unit: the file is opened and
+// locked exclusively once, and the writes commit together, with one pair of
+// fsyncs, or not at all. Tripline's pipeline records each invocation's
+// alerts in one Batch.
+//
+// Caveats: every operation outside a Batch pays for opening and mapping the
+// file, and every write for two fsyncs (a few milliseconds on most disks):
+// it is built for a CLI and tests, not for thousands of writes a second.
+// Expired documents are invisible at once and removed lazily, a bounded
+// number per write. The file lock is advisory (flock); tools that ignore it
+// can corrupt the file.
 package bolt
 
 import (
@@ -360,9 +367,90 @@ func purge(items, pending, expiry *bbolt.Bucket, now time.Time, keep string) err
 	return nil
 }
 
+// Batch runs fn with the file opened once and locked exclusively, and makes
+// the operations of this store that fn calls with the context it is given
+// one write transaction: they see each other's writes, and they commit
+// together when fn returns nil, with one pair of fsyncs instead of a pair
+// per write, or not at all. Batch returns fn's error, or else the first
+// error of an operation inside it other than the sentinels (store.ErrExists,
+// ErrStale, ErrNotFound, which change nothing), or else the commit's; in
+// each case nothing of the batch was written, and ETags it handed out must
+// be dropped. Operations called with a context not derived from fn's wait
+// for the batch to end, as another process does (so fn itself must pass its
+// context on). A Batch inside a batch of the same store joins it.
+//
+// The lock is held for the whole of fn: fn should make its store calls and
+// return, not wait on the network.
+func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.batchOf(ctx) != nil {
+		return fn(ctx)
+	}
+	var b *batch
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b = &batch{tx: tx}
+		err := fn(context.WithValue(ctx, batchKey{s}, b))
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.done = true
+		if err == nil {
+			err = b.err
+		}
+		return err
+	})
+	if err != nil && b != nil && b.err != nil && !errors.Is(err, b.err) {
+		// fn's own error explains the failure; keep the operation's in
+		// the message all the same.
+		return fmt.Errorf("%w (and inside the batch: %v)", err, b.err)
+	}
+	return err
+}
+
+// batch is the write transaction of a Store.Batch in progress.
+type batch struct {
+	// mu serializes the batch's operations: a bbolt transaction is not
+	// safe for concurrent use.
+	mu   sync.Mutex
+	tx   *bbolt.Tx
+	done bool
+	// err is the first failure of an operation that may have changed the
+	// transaction: the batch must not commit.
+	err error
+}
+
+// batchKey marks a context as inside a Batch of the store s.
+type batchKey struct{ s *Store }
+
+func (s *Store) batchOf(ctx context.Context) *batch {
+	b, _ := ctx.Value(batchKey{s}).(*batch)
+	return b
+}
+
+// inBatch runs fn in the transaction of the batch b.
+func (s *Store) inBatch(ctx context.Context, b *batch, fn func(*bbolt.Tx) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return errors.New("bolt: the batch this context belongs to has ended")
+	}
+	if b.err != nil {
+		return fmt.Errorf("bolt: an earlier operation of the batch failed: %w", b.err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := fn(b.tx)
+	if err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrNotFound) {
+		b.err = err
+	}
+	return err
+}
+
 // view runs fn in a read transaction on the file, opened read-only with a
 // shared lock. A missing file reads as empty: fn gets a nil *bbolt.Tx.
 func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if b := s.batchOf(ctx); b != nil {
+		return s.inBatch(ctx, b, fn)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	db, err := s.open(ctx, true)
@@ -379,6 +467,9 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 // update runs fn in a write transaction on the file, opened with an
 // exclusive lock; fn's error rolls it back.
 func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if b := s.batchOf(ctx); b != nil {
+		return s.inBatch(ctx, b, fn)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	db, err := s.open(ctx, false)
