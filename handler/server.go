@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -69,7 +68,7 @@ type Server struct {
 	log      *slog.Logger
 	shutdown time.Duration
 	invokeTO time.Duration
-	bufs     sync.Pool // of *buffers, see http.go
+	bufs     chan *buffers // idle buffers, see http.go
 }
 
 // New builds a Server for routes. It returns an error naming the route when
@@ -91,6 +90,7 @@ func New(routes []Route, opts Options) (*Server, error) {
 		log:      opts.Logger,
 		shutdown: opts.ShutdownTimeout,
 		invokeTO: opts.InvokeTimeout,
+		bufs:     make(chan *buffers, keptBuffers),
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
