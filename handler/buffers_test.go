@@ -4,20 +4,13 @@ import (
 	"context"
 	"runtime"
 	"testing"
-
-	"github.com/tripline/tripline/bench/corpus"
-	"github.com/tripline/tripline/internal/hostsim"
 )
 
 // TestBuffersReused: a steady stream of invocations of megabytes reuses the
 // server's buffers instead of allocating (and zeroing) the request's size
 // again on each one, whichever goroutine and P serve it.
 func TestBuffersReused(t *testing.T) {
-	c := corpus.Generate(corpus.Options{Messages: 40})
-	req, err := hostsim.EncodeEventHubBatch("..", "ActivityLogEvents", c.Bodies, hostsim.BatchOptions{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, _ := corpusRequest(t, 40)
 	srv := testServer(t, &recorder{do: func(ctx context.Context, inv *Invocation) (Result, error) {
 		return Result{}, nil
 	}}, Options{})

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
-
-	"github.com/tripline/tripline/bench/corpus"
-	"github.com/tripline/tripline/internal/hostsim"
 )
 
 // isHostRequestV1 is IsHostRequest as encoding/json reads the envelope: the
@@ -87,11 +84,7 @@ func FuzzIsHostRequest(f *testing.F) {
 }
 
 func benchIsHostRequest(b *testing.B, is func([]byte) ([]string, bool)) {
-	c := corpus.Generate(corpus.Options{Messages: 100})
-	req, err := hostsim.EncodeEventHubBatch("..", "ActivityLogEvents", c.Bodies, hostsim.BatchOptions{Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
+	req, _ := corpusRequest(b, 100)
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()
 	for b.Loop() {
