@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -11,7 +12,13 @@ import (
 // benchmark corpus as the host sends it (escaped twice): every message cut
 // into records, nothing searched or decoded. It is the ceiling of
 // EvaluateBatch, which does this and more. MB/s counts the escaped bytes.
+//
+// The floor sub-benchmark is make bench's floor on the same bytes (a
+// bytes.Index count of the seed operation name), so that one run gives the
+// share of the floor that cutting records alone leaves: the bound on what
+// the whole hot path can reach (bench/README.md, "Status").
 func BenchmarkWalkBatch(b *testing.B) {
+	b.Run("floor", benchFloorBatch)
 	b.Run("walk", func(b *testing.B) { benchWalkBatch(b, (*walker).walk) })
 	if vectorWalk {
 		b.Run("vector", func(b *testing.B) {
@@ -26,7 +33,9 @@ func BenchmarkWalkBatch(b *testing.B) {
 	}
 }
 
-func benchWalkBatch(b *testing.B, walk func(w *walker, text []byte, start int) walkStop) {
+// hostBatch is a 100-event batch of the benchmark corpus as Data.events
+// carries it, without its quotes.
+func hostBatch() (*corpus.Corpus, []byte) {
 	c := corpus.Generate(corpus.Options{Messages: 100})
 	strs := make([]string, len(c.Bodies))
 	for i, m := range c.Bodies {
@@ -34,7 +43,30 @@ func benchWalkBatch(b *testing.B, walk func(w *walker, text []byte, start int) w
 	}
 	inner, _ := json.Marshal(strs)
 	outer, _ := json.Marshal(string(inner))
-	text := outer[1 : len(outer)-1] // Data.events without its quotes
+	return c, outer[1 : len(outer)-1]
+}
+
+func benchFloorBatch(b *testing.B) {
+	c, text := hostBatch()
+	needle := []byte(corpus.SeedOperation)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		found := 0
+		for rest := text; ; found++ {
+			i := bytes.Index(rest, needle)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(needle):]
+		}
+		if found < c.PlantedSeed {
+			b.Fatalf("found the seed operation %d times, the batch holds %d of its matches", found, c.PlantedSeed)
+		}
+	}
+}
+
+func benchWalkBatch(b *testing.B, walk func(w *walker, text []byte, start int) walkStop) {
+	c, text := hostBatch()
 	arr := walker{depth: 1}
 	w := &walker{depth: 2}
 	b.SetBytes(int64(len(text)))
