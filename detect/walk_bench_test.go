@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -48,17 +47,9 @@ func hostBatch() (*corpus.Corpus, []byte) {
 
 func benchFloorBatch(b *testing.B) {
 	c, text := hostBatch()
-	needle := []byte(corpus.SeedOperation)
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		found := 0
-		for rest := text; ; found++ {
-			i := bytes.Index(rest, needle)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(needle):]
-		}
+		found := corpus.CountSeedOperation(text)
 		if found < c.PlantedSeed {
 			b.Fatalf("found the seed operation %d times, the batch holds %d of its matches", found, c.PlantedSeed)
 		}

@@ -28,6 +28,22 @@ import (
 // Events Deleted", 8b64d36a-1307-4b2e-a77b-a0027e4d27c8).
 const SeedOperation = "MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE"
 
+// CountSeedOperation is the benchmarks' floor: a raw search for
+// SeedOperation, counting its occurrences in b. It reads b as bytes.Index
+// does, whatever encoding b is in.
+func CountSeedOperation(b []byte) int {
+	needle := []byte(SeedOperation)
+	n := 0
+	for {
+		i := bytes.Index(b, needle)
+		if i < 0 {
+			return n
+		}
+		n++
+		b = b[i+len(needle):]
+	}
+}
+
 // arcCoreOperation is the core-API twin the built-in Arc rule watches.
 const arcCoreOperation = "MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS/DELETE"
 

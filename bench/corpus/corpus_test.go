@@ -3,6 +3,7 @@ package corpus_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/tripline/tripline/bench/corpus"
@@ -49,5 +50,34 @@ func TestOneSourcePerMessage(t *testing.T) {
 	}
 	if kube < 20 || kube > 60 {
 		t.Errorf("%d of 200 messages are AKS resource logs, want about %d %%", kube, corpus.Defaults.KubePercent)
+	}
+}
+
+// TestCountSeedOperation: the floor counts every occurrence, adjacent ones
+// too, and in the corpus at least one per planted seed match.
+func TestCountSeedOperation(t *testing.T) {
+	op := corpus.SeedOperation
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{op[:len(op)-1], 0},
+		{op, 1},
+		{op + op, 2},
+		{`{"operationName":"` + op + `"},{"x":"` + op + `"}`, 2},
+		{strings.ToLower(op), 0},
+	} {
+		if got := corpus.CountSeedOperation([]byte(c.in)); got != c.want {
+			t.Errorf("CountSeedOperation(%.40q…) = %d, want %d", c.in, got, c.want)
+		}
+	}
+	c := corpus.Generate(corpus.Options{Messages: 100})
+	n := 0
+	for _, b := range c.Bodies {
+		n += corpus.CountSeedOperation(b)
+	}
+	if n < c.PlantedSeed {
+		t.Errorf("the corpus names the seed operation %d times for %d planted seed matches", n, c.PlantedSeed)
 	}
 }

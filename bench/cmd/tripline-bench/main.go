@@ -448,17 +448,9 @@ func mapBaseline(bodies [][]byte) (int, error) {
 
 // floor is the physical reference: a raw search for the seed operation name.
 func floor(bufs [][]byte) int {
-	needle := []byte(corpus.SeedOperation)
 	n := 0
 	for _, b := range bufs {
-		for {
-			i := bytes.Index(b, needle)
-			if i < 0 {
-				break
-			}
-			n++
-			b = b[i+len(needle):]
-		}
+		n += corpus.CountSeedOperation(b)
 	}
 	return n
 }
