@@ -12,6 +12,11 @@ type Engine struct {
 	// pf skips records no rule can match without decoding them
 	// (prefilter.go).
 	pf *prefilter
+	// untilDecode makes the in-place path (escaped.go) stop at each
+	// candidate once it is unescaped, as if decoding it and the rules cost
+	// nothing. Only BenchmarkWalkBatch/candidates sets it: the bound on
+	// what the hot path can reach against the floor.
+	untilDecode bool
 }
 
 // Exception drops a rule's matches that also match Query (the false-positive

@@ -151,6 +151,9 @@ func (e *Engine) evaluateInPlace(message int, text []byte, start int, r *Result)
 		if !ok {
 			return 0, inPlaceInvalid
 		}
+		if e.untilDecode {
+			continue
+		}
 		skips := len(r.Skips)
 		e.decodeAndMatch(message, RawRecord{Index: index, Bytes: rec}, r)
 		for k := skips; k < len(r.Skips); k++ {

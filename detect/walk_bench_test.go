@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/detect/rules"
 )
 
 // BenchmarkWalkBatch reads only the structure of a 100-event batch of the
@@ -16,8 +17,13 @@ import (
 // bytes.Index count of the seed operation name), so that one run gives the
 // share of the floor that cutting records alone leaves: the bound on what
 // the whole hot path can reach (bench/README.md, "Status").
+//
+// The candidates sub-benchmark is EvaluateBatch up to unescaping the
+// records the prefilter keeps: cutting, the literal search and the
+// unescaping, with decoding, the rules and everything after them free.
 func BenchmarkWalkBatch(b *testing.B) {
 	b.Run("floor", benchFloorBatch)
+	b.Run("candidates", benchCandidatesBatch)
 	b.Run("walk", func(b *testing.B) { benchWalkBatch(b, (*walker).walk) })
 	if vectorWalk {
 		b.Run("vector", func(b *testing.B) {
@@ -52,6 +58,32 @@ func benchFloorBatch(b *testing.B) {
 		found := corpus.CountSeedOperation(text)
 		if found < c.PlantedSeed {
 			b.Fatalf("found the seed operation %d times, the batch holds %d of its matches", found, c.PlantedSeed)
+		}
+	}
+}
+
+func benchCandidatesBatch(b *testing.B) {
+	c, text := hostBatch()
+	all, err := LoadRules(rules.FS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewEngine(all, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.untilDecode = true
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		var res Result
+		n, ok := e.EvaluateBatch(text, &res)
+		if !ok || n != len(c.Bodies) || res.Records != c.Records {
+			b.Fatalf("EvaluateBatch: %d messages of %d, %d records of %d, ok %v", n, len(c.Bodies), res.Records, c.Records, ok)
+		}
+		// A message evaluated any other way than in place decodes its
+		// candidates, and the planted ones would match.
+		if len(res.Matches) != 0 {
+			b.Fatalf("%d matches: a message was not evaluated in place", len(res.Matches))
 		}
 	}
 }
