@@ -8,19 +8,18 @@ import (
 	"github.com/tripline/tripline/detect/rules"
 )
 
-// BenchmarkWalkBatch reads only the structure of a 100-event batch of the
-// benchmark corpus as the host sends it (escaped twice): every message cut
-// into records, nothing searched or decoded. It is the ceiling of
-// EvaluateBatch, which does this and more. MB/s counts the escaped bytes.
-//
-// The floor sub-benchmark is make bench's floor on the same bytes (a
-// bytes.Index count of the seed operation name), so that one run gives the
-// share of the floor that cutting records alone leaves: the bound on what
-// the whole hot path can reach (bench/README.md, "Status").
-//
-// The candidates sub-benchmark is EvaluateBatch up to unescaping the
-// records the prefilter keeps: cutting, the literal search and the
-// unescaping, with decoding, the rules and everything after them free.
+// BenchmarkWalkBatch reads a 100-event batch of the benchmark corpus as the
+// host sends it (escaped twice); MB/s counts the escaped bytes.
+//   - walk and vector only cut every message into records, nothing searched
+//     or decoded, byte by byte and 64 bytes at a time: the ceiling of
+//     EvaluateBatch, which does this and more;
+//   - candidates is EvaluateBatch up to unescaping the records the
+//     prefilter keeps: cutting, the literal search and the unescaping, with
+//     decoding, the rules and everything after them free;
+//   - floor is make bench's floor on the same bytes (a bytes.Index count of
+//     the seed operation name), so that one run gives each one's share of
+//     it: candidates' is the bound on what the whole hot path can reach
+//     (bench/README.md, "Status").
 func BenchmarkWalkBatch(b *testing.B) {
 	b.Run("floor", benchFloorBatch)
 	b.Run("candidates", benchCandidatesBatch)
