@@ -13,7 +13,7 @@ import (
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/notify"
 	"github.com/tripline/tripline/store/bolt"
 	"github.com/tripline/tripline/store/cosmos"
@@ -21,8 +21,8 @@ import (
 
 // app is everything a command needs, built from the settings.
 type app struct {
-	cfg      function.Config
-	pipeline *function.Pipeline
+	cfg      alerting.Config
+	pipeline *alerting.Pipeline
 	closers  []func() error
 	// storeDesc says which store is in use, for messages.
 	storeDesc string
@@ -45,7 +45,7 @@ func (a *app) Close() {
 // newApp reads the settings and builds the rule engine, the store and the
 // channels. Any problem stops start-up with a message naming the setting.
 func newApp(ctx context.Context, opts appOptions) (*app, error) {
-	cfg, err := function.LoadConfig()
+	cfg, err := alerting.LoadConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &app{cfg: cfg}
-	a.pipeline = &function.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger}
+	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger}
 	if opts.needStore {
 		st, desc, closer, err := openStore(ctx, cfg)
 		if err != nil {
@@ -94,7 +94,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 	return a, nil
 }
 
-// dispatcher adapts notify.Dispatcher to function.Notifier: a failed summary
+// dispatcher adapts notify.Dispatcher to alerting.Notifier: a failed summary
 // is logged, it never fails the invocation.
 type dispatcher struct {
 	*notify.Dispatcher
@@ -108,7 +108,7 @@ func (d dispatcher) SendHeldBack(ctx context.Context, h alert.HeldBack) {
 }
 
 // loadEngine loads the built-in rules, extra rules and exceptions.
-func loadEngine(cfg function.Config) (*detect.Engine, error) {
+func loadEngine(cfg alerting.Config) (*detect.Engine, error) {
 	all, err := detect.LoadRules(rules.FS)
 	if err != nil {
 		return nil, fmt.Errorf("built-in rules: %w", err)
@@ -135,13 +135,13 @@ func loadEngine(cfg function.Config) (*detect.Engine, error) {
 
 // pipelineStore is the store surface main needs: the pipeline's plus Close.
 type pipelineStore interface {
-	function.Store
+	alerting.Store
 	Close() error
 }
 
 // openStore opens Cosmos DB when an endpoint is configured, else the
 // embedded file store.
-func openStore(ctx context.Context, cfg function.Config) (function.Store, string, func() error, error) {
+func openStore(ctx context.Context, cfg alerting.Config) (alerting.Store, string, func() error, error) {
 	var st pipelineStore
 	var desc string
 	if cfg.CosmosEndpoint != "" {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 )
 
 func cmdRules(args []string, stdout, stderr io.Writer) int {
@@ -17,7 +17,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "list", "test":
-		cfg, err := function.LoadConfig()
+		cfg, err := alerting.LoadConfig()
 		if err != nil {
 			fmt.Fprintf(stderr, "tripline rules: %v\n", err)
 			return 1

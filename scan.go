@@ -15,7 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tripline/tripline/alert"
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/input"
 )
@@ -123,7 +123,7 @@ type scanChunk struct {
 // cutting the input runs in its own goroutine, one chunk ahead of the
 // pipeline, so the two use both cores; the chunks still go through the
 // pipeline one at a time, in order, and at most two are held at once.
-func scanOne(ctx context.Context, p *function.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
 	chunks := make(chan scanChunk)
 	quit := make(chan struct{})
 	defer close(quit)
@@ -228,7 +228,7 @@ func mentionsMetadata(body []byte) bool {
 	return false
 }
 
-func account(name string, out *function.Outcome, base int, offsets []int64, sum *scanSummary) {
+func account(name string, out *alerting.Outcome, base int, offsets []int64, sum *scanSummary) {
 	sum.records += out.Records
 	sum.skipped += len(out.Skips)
 	sum.matched += out.Matched

@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/handler"
 )
 
@@ -58,7 +58,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 // routes binds the three Azure Functions to the pipeline.
-func routes(p *function.Pipeline) []handler.Route {
+func routes(p *alerting.Pipeline) []handler.Route {
 	process := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
 		out, err := p.ProcessBatch(ctx, inv)
 		if err != nil {
@@ -82,7 +82,7 @@ func routes(p *function.Pipeline) []handler.Route {
 
 // outcomeLogs renders an invocation's outcome for the host's Logs: a summary
 // line, one line per alert (as JSON) and one per skipped record.
-func outcomeLogs(inv *handler.Invocation, out *function.Outcome) []string {
+func outcomeLogs(inv *handler.Invocation, out *alerting.Outcome) []string {
 	logs := []string{fmt.Sprintf("%s: %d message(s), %d record(s), %d skipped, %d matched; alerts: %d new, %d suppressed, %d duplicate match(es)",
 		inv.Function, out.Messages, out.Records, len(out.Skips), out.Matched, out.New, out.Suppressed, out.Duplicates)}
 	for _, a := range out.Alerts {

@@ -26,7 +26,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/internal/packager"
 )
 
@@ -99,7 +99,7 @@ var requiredRoles = []string{
 	"Storage Table Data Contributor",
 }
 
-// notSetInAzure is the allow-list of settings function.Config reads that the
+// notSetInAzure is the allow-list of settings alerting.Config reads that the
 // Bicep deliberately does not set, with the reason.
 var notSetInAzure = map[string]string{
 	"TRIPLINE_COSMOS_KEY":      "key auth is for local emulators only; the Cosmos DB account has disableLocalAuth and the app uses its identity (must never be set in Azure)",
@@ -149,13 +149,13 @@ func mustProject(t testing.TB) *project {
 	return p
 }
 
-// configKeys lists every environment variable function.Config reads, from
+// configKeys lists every environment variable alerting.Config reads, from
 // its envconfig tags: TRIPLINE_<tag>, except AZURE_CLIENT_ID, which is also
 // read unprefixed (envconfig falls back to the bare tag) and is the name
 // azidentity uses, so the Bicep sets that one.
 func configKeys() []string {
 	var keys []string
-	t := reflect.TypeOf(function.Config{})
+	t := reflect.TypeOf(alerting.Config{})
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
@@ -169,7 +169,7 @@ func configKeys() []string {
 			keys = append(keys, tag)
 			continue
 		}
-		keys = append(keys, function.Prefix+"_"+tag)
+		keys = append(keys, alerting.Prefix+"_"+tag)
 	}
 	sort.Strings(keys)
 	return keys
@@ -293,12 +293,12 @@ func checkConfigCoverage(p *project, keys []string) []string {
 			continue
 		}
 		if _, set := settings[k]; !set {
-			problems = append(problems, fmt.Sprintf("%s is read by function.Config but not set in the Bicep app settings", k))
+			problems = append(problems, fmt.Sprintf("%s is read by alerting.Config but not set in the Bicep app settings", k))
 		}
 	}
 	for k := range notSetInAzure {
 		if !known[k] {
-			problems = append(problems, fmt.Sprintf("allow-list entry %s is not a setting function.Config reads any more", k))
+			problems = append(problems, fmt.Sprintf("allow-list entry %s is not a setting alerting.Config reads any more", k))
 		}
 	}
 	for name, ss := range settings {
@@ -870,7 +870,7 @@ func TestBicepFilesParse(t *testing.T) {
 func TestAppSettingsCoverConfig(t *testing.T) {
 	keys := configKeys()
 	if len(keys) == 0 {
-		t.Fatal("function.Config has no settings")
+		t.Fatal("alerting.Config has no settings")
 	}
 	for _, p := range checkConfigCoverage(mustProject(t), keys) {
 		t.Error(p)
@@ -879,14 +879,14 @@ func TestAppSettingsCoverConfig(t *testing.T) {
 
 func TestSecretsAreKeyVaultReferences(t *testing.T) {
 	p := mustProject(t)
-	for _, prob := range checkSecrets(p, function.SecretSettings()) {
+	for _, prob := range checkSecrets(p, alerting.SecretSettings()) {
 		t.Error(prob)
 	}
 	settings, _, err := appSettings(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range function.SecretSettings() {
+	for _, k := range alerting.SecretSettings() {
 		if _, forbidden := mustNotBeSet[k]; forbidden {
 			continue
 		}
@@ -1441,17 +1441,17 @@ func TestLocalSettingsSample(t *testing.T) {
 	if values["FUNCTIONS_WORKER_RUNTIME"] != "custom" {
 		t.Errorf("FUNCTIONS_WORKER_RUNTIME = %q, want custom", values["FUNCTIONS_WORKER_RUNTIME"])
 	}
-	for _, k := range function.SecretSettings() {
+	for _, k := range alerting.SecretSettings() {
 		if values[k] != "" {
 			t.Errorf("%s must be empty in the sample (secrets never go in the repository)", k)
 		}
 	}
 	// Settings with a default must not be present-but-empty: envconfig would
 	// parse "" instead of using the default.
-	cfg := reflect.TypeOf(function.Config{})
+	cfg := reflect.TypeOf(alerting.Config{})
 	for i := 0; i < cfg.NumField(); i++ {
 		f := cfg.Field(i)
-		key := function.Prefix + "_" + f.Tag.Get("envconfig")
+		key := alerting.Prefix + "_" + f.Tag.Get("envconfig")
 		if v, ok := values[key]; ok && v == "" && f.Tag.Get("default") != "" {
 			t.Errorf("%s is empty; remove it or set a value (default %s)", key, f.Tag.Get("default"))
 		}
@@ -1565,7 +1565,7 @@ func TestCheckersCatchMutations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, secrets := configKeys(), function.SecretSettings()
+	keys, secrets := configKeys(), alerting.SecretSettings()
 	const fa = "infra/modules/functionapp.bicep"
 	cases := []struct {
 		name  string
@@ -1574,7 +1574,7 @@ func TestCheckersCatchMutations(t *testing.T) {
 		want  string
 	}{
 		{"setting removed", func() *project { return mutate(t, base, fa, "  TRIPLINE_COSMOS_ENDPOINT: cosmosEndpoint\n", "") },
-			func(p *project) []string { return checkConfigCoverage(p, keys) }, "TRIPLINE_COSMOS_ENDPOINT is read by function.Config but not set"},
+			func(p *project) []string { return checkConfigCoverage(p, keys) }, "TRIPLINE_COSMOS_ENDPOINT is read by alerting.Config but not set"},
 		{"client id removed", func() *project { return mutate(t, base, fa, "  AZURE_CLIENT_ID: identityClientId\n", "") },
 			func(p *project) []string { return checkConfigCoverage(p, keys) }, "AZURE_CLIENT_ID is read"},
 		{"allow-listed setting set", func() *project {

@@ -33,7 +33,7 @@ import (
 	"github.com/tripline/tripline/bench/corpus"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/internal/hostsim"
 	"github.com/tripline/tripline/store/memory"
@@ -361,7 +361,7 @@ func builtinEngine() (*detect.Engine, error) {
 // the handler does, then run the pipeline as the server does (records,
 // normalization, every built-in rule, grouping, an in-memory store).
 func triplineHostPath(engine *detect.Engine, host [][]byte) (int, error) {
-	p := &function.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
+	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
 	ctx := context.Background()
 	found := 0
 	for _, req := range host {

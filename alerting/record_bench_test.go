@@ -1,4 +1,4 @@
-package function_test
+package alerting_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package function
+package alerting
 
 import (
 	"maps"

@@ -1,4 +1,4 @@
-package function_test
+package alerting_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/internal/hostsim"
 	"github.com/tripline/tripline/store/memory"
@@ -94,7 +94,7 @@ func TestProcessBatchInPlaceMatchesDecoded(t *testing.T) {
 	}
 }
 
-func alertIDs(out *function.Outcome) []string {
+func alertIDs(out *alerting.Outcome) []string {
 	var ids []string
 	for _, a := range out.Alerts {
 		ids = append(ids, a.ID+" "+string(a.State))

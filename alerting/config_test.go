@@ -1,4 +1,4 @@
-package function
+package alerting
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // tags are the single source of every setting's name, default and meaning.
 func TestSettingsDoc(t *testing.T) {
 	var buf bytes.Buffer
-	buf.WriteString("# Settings\n\nGenerated from the `Config` struct in function/config.go (`go test ./function -run TestSettingsDoc -update`).\n")
+	buf.WriteString("# Settings\n\nGenerated from the `Config` struct in alerting/config.go (`go test ./alerting -run TestSettingsDoc -update`).\n")
 	buf.WriteString("Every setting is an environment variable (an app setting in Azure, `Values` in local.settings.json).\n")
 	buf.WriteString("Secrets are Key Vault references in Azure and are never printed.\n\n")
 	tw := tabwriter.NewWriter(&buf, 0, 0, 1, ' ', tabwriter.Debug)

@@ -1,4 +1,4 @@
-package function_test
+package alerting_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/store/bolt"
 )
@@ -53,7 +53,7 @@ func ordinary(i int) map[string]any {
 
 // countingStore counts calls on the store interface.
 type countingStore struct {
-	function.Store
+	alerting.Store
 	mu                          sync.Mutex
 	gets, creates, replaces, pg int
 	fail                        error
@@ -102,11 +102,11 @@ func (c *countingStore) calls() int {
 // storeFactory opens a fresh store for one test.
 type storeFactory struct {
 	name string
-	open func(t *testing.T) function.Store
+	open func(t *testing.T) alerting.Store
 }
 
 func boltFactory() storeFactory {
-	return storeFactory{"bolt", func(t *testing.T) function.Store {
+	return storeFactory{"bolt", func(t *testing.T) alerting.Store {
 		s, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func boltFactory() storeFactory {
 }
 
 // forEachStore runs a test against every store implementation.
-func forEachStore(t *testing.T, fn func(t *testing.T, open func(t *testing.T) function.Store)) {
+func forEachStore(t *testing.T, fn func(t *testing.T, open func(t *testing.T) alerting.Store)) {
 	for _, f := range storeFactories() {
 		t.Run(f.name, func(t *testing.T) { fn(t, f.open) })
 	}
@@ -142,11 +142,11 @@ func builtinEngine(t testing.TB, extra ...string) *detect.Engine {
 	return e
 }
 
-func newPipeline(t testing.TB, st function.Store, extra ...string) *function.Pipeline {
-	return &function.Pipeline{Engine: builtinEngine(t, extra...), Store: st, TTL: 720 * time.Hour}
+func newPipeline(t testing.TB, st alerting.Store, extra ...string) *alerting.Pipeline {
+	return &alerting.Pipeline{Engine: builtinEngine(t, extra...), Store: st, TTL: 720 * time.Hour}
 }
 
-func mustProcess(t *testing.T, p *function.Pipeline, msgs ...[]byte) *function.Outcome {
+func mustProcess(t *testing.T, p *alerting.Pipeline, msgs ...[]byte) *alerting.Outcome {
 	t.Helper()
 	out, err := p.Process(context.Background(), msgs)
 	if err != nil {
@@ -155,7 +155,7 @@ func mustProcess(t *testing.T, p *function.Pipeline, msgs ...[]byte) *function.O
 	return out
 }
 
-func states(out *function.Outcome) string {
+func states(out *alerting.Outcome) string {
 	var s []string
 	for _, a := range out.Alerts {
 		s = append(s, fmt.Sprintf("%s:%d", a.State, a.Count))
@@ -164,7 +164,7 @@ func states(out *function.Outcome) string {
 }
 
 func TestRedeliveryCountsNothingTwice(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t))
 		batch := body(
 			seedRecord("c1", t0, "p1", "arc-1"),
@@ -189,7 +189,7 @@ func TestRedeliveryCountsNothingTwice(t *testing.T) {
 }
 
 func TestConcurrentInvocationsOneGroup(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		st := open(t)
 		const workers, perWorker = 4, 5
 		var wg sync.WaitGroup
@@ -222,7 +222,7 @@ func TestConcurrentInvocationsOneGroup(t *testing.T) {
 }
 
 func TestWindowExpiresInEventTime(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t))
 		// Seed rule window: 25 minutes from the first match.
 		a := mustProcess(t, p, body(seedRecord("a", t0, "p1", "arc-1")))
@@ -267,7 +267,7 @@ value = 1
 `
 
 func TestMissingGroupByFields(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t),
 			fmt.Sprintf(missingRuleTmpl, "01", "suppress", 100, "suppress"),
 			fmt.Sprintf(missingRuleTmpl, "02", "doNotSuppress", 100, "doNotSuppress"))
@@ -286,7 +286,7 @@ func TestMissingGroupByFields(t *testing.T) {
 }
 
 func TestMaxSignalsHoldsBackButRecords(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t), fmt.Sprintf(missingRuleTmpl, "03", "capped", 2, "doNotSuppress"))
 		out := mustProcess(t, p, body(ordinary(1), ordinary(2), ordinary(3), ordinary(4), ordinary(5)))
 		if out.New != 5 || len(out.Alerts) != 5 {
@@ -321,7 +321,7 @@ func egSeed(corr string, at time.Time, principal, cluster string) []byte {
 }
 
 func TestEventGridAndActivityLogAreOneAlert(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t))
 		// Event Grid arrives first (seconds), the Activity Log minutes later
 		// with a slightly different time stamp.
@@ -337,7 +337,7 @@ func TestEventGridAndActivityLogAreOneAlert(t *testing.T) {
 }
 
 func TestStoreCallBudget(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		cs := &countingStore{Store: open(t)}
 		p := newPipeline(t, cs)
 		var quiet [][]byte
@@ -364,7 +364,7 @@ func TestStoreCallBudget(t *testing.T) {
 }
 
 func TestStoreFailureThenRecovery(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		cs := &countingStore{Store: open(t), fail: errors.New("connection refused")}
 		p := newPipeline(t, cs)
 		batch := body(seedRecord("r1", t0, "p1", "arc-1"), seedRecord("r2", t0.Add(time.Second), "p1", "arc-1"))
@@ -434,7 +434,7 @@ func TestEmbeddedStoreRecordsAllOrNothing(t *testing.T) {
 }
 
 func TestKubeAuditBothCategoriesOneMatch(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		p := newPipeline(t, open(t))
 		rec := func(cat string) map[string]any {
 			log := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"aud-1","stage":"ResponseComplete","verb":"delete","user":{"username":"dana@contoso-example.com"},"objectRef":{"resource":"events","namespace":"payments","name":"x"},"requestReceivedTimestamp":"2025-05-06T09:18:11.402116Z"}`
@@ -488,7 +488,7 @@ var _ = alert.StateNew
 
 // lastWrite keeps the body of the last document written.
 type lastWrite struct {
-	function.Store
+	alerting.Store
 	mu   sync.Mutex
 	body []byte
 }
@@ -512,7 +512,7 @@ func (l *lastWrite) Replace(ctx context.Context, id string, b []byte, etag strin
 // created, a JSON object under "event", and later invocations, which read
 // the document back, report it whole.
 func TestAlertEventKeptAcrossWrites(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(t *testing.T) function.Store) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		st := &lastWrite{Store: open(t)}
 		p := newPipeline(t, st)
 		first := mustProcess(t, p, body(seedRecord("a", t0, "p1", "arc-1")))

@@ -1,11 +1,11 @@
-package function_test
+package alerting_test
 
 import (
 	"context"
 	"net/http"
 	"testing"
 
-	"github.com/tripline/tripline/function"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/internal/cosmostest"
 	"github.com/tripline/tripline/store/cosmos"
 )
@@ -21,7 +21,7 @@ func storeFactories() []storeFactory {
 // cosmosFactory opens a fresh container per test; rt, when set, sees every
 // request (counting, failure injection).
 func cosmosFactory(rt http.RoundTripper) storeFactory {
-	return storeFactory{"cosmos", func(t *testing.T) function.Store {
+	return storeFactory{"cosmos", func(t *testing.T) alerting.Store {
 		endpoint, key := cosmostest.Endpoint(t)
 		db, container := cosmostest.NewContainerName(t)
 		s, err := cosmos.New(context.Background(), cosmos.Options{

@@ -1,4 +1,4 @@
-// Package function is one invocation's work: evaluate the messages (detect),
+// Package alerting is one invocation's work: evaluate the messages (detect),
 // group the matches, record every alert exactly once in the store with its
 // suppression window, then deliver notifications. It also holds Tripline's
 // configuration.
@@ -11,7 +11,7 @@
 // durable; the caller must then fail the invocation so the host retries.
 // Malformed records and channel outages are reported in the Outcome, never as
 // errors.
-package function
+package alerting
 
 import (
 	"context"
