@@ -1,15 +1,18 @@
-// Package input reads files of Azure records for `scan` as a stream of
-// messages, in constant memory whatever the file's size.
+// Package input is Tripline's one record cutter: it reads Azure records as a
+// stream, in constant memory whatever the input's size, for `scan` over
+// files and for the handler over each Event Hubs message body alike.
 //
-// A file may hold Event Hubs message bodies ({"records":[...]}), bare arrays
-// of records or Event Grid events, JSON Lines, or several top-level values one
-// after the other. The Reader cuts it into messages without decoding them:
-// each element of a top-level array, each element of a top-level object's
-// leading "records" array, and every other top-level value is one message.
-// Messages are then split and decoded by detect.
+// An input is a sequence of messages, its top-level JSON values: Event Hubs
+// message bodies ({"records":[...]}), bare arrays of records or Event Grid
+// events, single records (JSON Lines), one after the other. Each element of a
+// message's "records" array, each element of a top-level array (an element
+// that is itself a records envelope gives its records) and every other
+// top-level object is one record; a value that is not an object is reported
+// as a record that is not one. Records are cut by their structure alone,
+// without decoding them, and copied into a buffer the Reader reuses.
 //
 // Caveat: the Reader checks only the structure it needs (brackets, strings);
-// a syntax error inside a message is found when the message is decoded, and
+// a syntax error inside a record is found when the record is decoded, and
 // reported there with its position.
 package input
 
@@ -25,33 +28,43 @@ import (
 	"github.com/tripline/tripline/internal/jsonscan"
 )
 
-// MaxMessageSize bounds one message (Event Hubs caps a body at 1 MB; exports
-// may be larger). A larger value is skipped, not buffered.
-const MaxMessageSize = 64 << 20
+// MaxRecordSize bounds one record (Event Hubs caps a message at 1 MB;
+// exports may hold larger values). A larger value is skipped, not buffered.
+const MaxRecordSize = 64 << 20
 
-// Message is one unit of input.
-type Message struct {
-	// Body aliases the Reader's buffer and is valid until the next call to
-	// Next.
-	Body []byte
-	// Offset is the byte offset of Body in the input.
+// Record is one record cut out of the input.
+type Record struct {
+	// Message is the index of the top-level value the record belongs to;
+	// Index is the record's position in it (both 0-based).
+	Message, Index int
+	// Bytes is the record's text. It aliases the Reader's buffer and is
+	// valid until the next call to Next.
+	Bytes []byte
+	// Offset is the byte offset of Bytes in the input.
 	Offset int64
-	// TooLarge is set (and Body nil) for a value over MaxMessageSize.
-	TooLarge bool
+	// Skip, when not empty, says why this value is not a record (Bytes is
+	// then nil): it is not a JSON object, or it is over MaxRecordSize.
+	Skip string
 }
 
-// Reader cuts an input stream into messages.
+// Reasons of Record.Skip.
+const (
+	SkipNotObject = "record is not a JSON object"
+)
+
+// Reader cuts an input stream into records.
 type Reader struct {
 	r   *bufio.Reader
 	off int64 // bytes consumed
 	buf bytes.Buffer
-	// inArray is true while walking the elements of a top-level array
-	// (closing is the byte that ends it), and recordsTail is true when that
-	// array is the "records" of a top-level object whose rest must be
-	// skipped after it.
-	inArray     bool
-	recordsTail bool
-	err         error
+	// arrays holds one entry per array of records the Reader is inside:
+	// a top-level array, and in it, or at the top level, the "records"
+	// array of an envelope (true: the rest of that object must be skipped
+	// after the array).
+	arrays []bool
+	// message and index number the next record.
+	message, index int
+	err            error
 }
 
 // NewReader reads from r.
@@ -65,65 +78,114 @@ func newReaderSize(r io.Reader, size int) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, size)}
 }
 
+// Reset makes the Reader read from src as if new, keeping its buffers.
+func (r *Reader) Reset(src io.Reader) {
+	r.r.Reset(src)
+	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
+	r.buf.Reset()
+}
+
 // Offset is the number of bytes read so far (for progress).
 func (r *Reader) Offset() int64 { return r.off }
+
+// Messages is the number of top-level values begun so far.
+func (r *Reader) Messages() int {
+	if len(r.arrays) > 0 {
+		return r.message + 1
+	}
+	return r.message
+}
 
 // ErrTruncated means the input ended inside a value.
 var ErrTruncated = errors.New("input ends inside a JSON value")
 
-// Next returns the next message, io.EOF at the end, or an error that stops
+// Next returns the next record, io.EOF at the end, or an error that stops
 // the stream (truncated input, a read error, or a broken structure); the
 // error says where.
-func (r *Reader) Next() (Message, error) {
+func (r *Reader) Next() (Record, error) {
 	if r.err != nil {
-		return Message{}, r.err
+		return Record{}, r.err
 	}
 	for {
-		if r.inArray {
+		if n := len(r.arrays); n > 0 {
 			c, err := r.skipSpaceAndCommas()
 			if err != nil {
-				return Message{}, r.fail(ErrTruncated)
+				return Record{}, r.fail(ErrTruncated)
 			}
 			if c == ']' {
 				r.readByte()
-				r.inArray = false
-				if r.recordsTail {
-					r.recordsTail = false
+				envelope := r.arrays[n-1]
+				r.arrays = r.arrays[:n-1]
+				if envelope {
 					if err := r.skipObjectRest(); err != nil {
-						return Message{}, r.fail(err)
+						return Record{}, r.fail(err)
 					}
+				}
+				if len(r.arrays) == 0 {
+					r.endMessage()
 				}
 				continue
 			}
-			return r.value()
+			if c == '{' && n == 1 && !r.arrays[0] {
+				// An element of a top-level array may itself be an
+				// envelope (an array of Event Hubs message bodies).
+				rec, streamed, err := r.object()
+				if err != nil {
+					return Record{}, r.fail(err)
+				}
+				if streamed {
+					continue
+				}
+				return r.number(rec), nil
+			}
+			rec, err := r.value()
+			if err != nil {
+				return Record{}, err
+			}
+			return r.number(rec), nil
 		}
 		c, err := r.skipSpaceAndCommas()
 		if err == io.EOF {
 			r.err = io.EOF
-			return Message{}, io.EOF
+			return Record{}, io.EOF
 		}
 		if err != nil {
-			return Message{}, r.fail(err)
+			return Record{}, r.fail(err)
 		}
+		var rec Record
 		switch c {
 		case '[':
 			r.readByte()
-			r.inArray = true
+			r.arrays = append(r.arrays, false)
 			continue
 		case '{':
-			m, streamed, err := r.object()
+			var streamed bool
+			rec, streamed, err = r.object()
 			if err != nil {
-				return Message{}, r.fail(err)
+				return Record{}, r.fail(err)
 			}
 			if streamed {
 				continue // now inside the records array
 			}
-			return m, nil
 		default:
-			return r.value()
+			if rec, err = r.value(); err != nil {
+				return Record{}, err
+			}
 		}
+		rec = r.number(rec)
+		r.endMessage()
+		return rec, nil
 	}
 }
+
+// number gives rec the next position in the current message.
+func (r *Reader) number(rec Record) Record {
+	rec.Message, rec.Index = r.message, r.index
+	r.index++
+	return rec
+}
+
+func (r *Reader) endMessage() { r.message, r.index = r.message+1, 0 }
 
 func (r *Reader) fail(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -133,54 +195,54 @@ func (r *Reader) fail(err error) error {
 	return r.err
 }
 
-// object reads a top-level object. When its first key is "records" holding an
+// object reads an object. When its first key is "records" holding an
 // array, it positions the Reader inside that array and reports streamed;
-// otherwise it returns the whole object as one message.
-func (r *Reader) object() (Message, bool, error) {
+// otherwise it returns the whole object as one record.
+func (r *Reader) object() (Record, bool, error) {
 	start := r.off
 	r.buf.Reset()
 	r.keep(r.readByte()) // '{'
 	c, err := r.copySpace()
 	if err != nil {
-		return Message{}, false, err
+		return Record{}, false, err
 	}
 	if c == '"' {
 		keyStart := r.buf.Len()
 		if err := r.copyString(); err != nil {
-			return Message{}, false, err
+			return Record{}, false, err
 		}
 		if string(r.buf.Bytes()[keyStart:]) == `"records"` {
 			if c, err = r.copySpace(); err != nil {
-				return Message{}, false, err
+				return Record{}, false, err
 			}
 			if c == ':' {
 				r.keep(r.readByte())
 				if c, err = r.copySpace(); err != nil {
-					return Message{}, false, err
+					return Record{}, false, err
 				}
 				if c == '[' {
 					r.readByte()
-					r.inArray = true
-					r.recordsTail = true
-					return Message{}, true, nil
+					r.arrays = append(r.arrays, true)
+					return Record{}, true, nil
 				}
 			}
 		}
 	}
-	// Not a records envelope: the rest of the object is the message.
+	// Not a records envelope: the rest of the object is the record.
 	if err := r.copyNested(1); err != nil {
-		return Message{}, false, err
+		return Record{}, false, err
 	}
-	return r.message(start), false, nil
+	return r.record(start, true), false, nil
 }
 
-// value reads one complete JSON value as a message.
-func (r *Reader) value() (Message, error) {
+// value reads one complete JSON value as a record (or a value that is
+// not one).
+func (r *Reader) value() (Record, error) {
 	start := r.off
 	r.buf.Reset()
 	c, err := r.peek()
 	if err != nil {
-		return Message{}, r.fail(err)
+		return Record{}, r.fail(err)
 	}
 	switch c {
 	case '{', '[':
@@ -192,22 +254,25 @@ func (r *Reader) value() (Message, error) {
 		err = r.copyScalar()
 	}
 	if err != nil {
-		return Message{}, r.fail(err)
+		return Record{}, r.fail(err)
 	}
-	return r.message(start), nil
+	return r.record(start, c == '{'), nil
 }
 
-func (r *Reader) message(start int64) Message {
-	if r.buf.Len() > MaxMessageSize {
-		return Message{Offset: start, TooLarge: true}
+func (r *Reader) record(start int64, object bool) Record {
+	switch {
+	case r.buf.Len() > MaxRecordSize:
+		return Record{Offset: start, Skip: fmt.Sprintf("larger than %d MB", MaxRecordSize>>20)}
+	case !object:
+		return Record{Offset: start, Skip: SkipNotObject}
 	}
-	return Message{Body: r.buf.Bytes(), Offset: start}
+	return Record{Bytes: r.buf.Bytes(), Offset: start}
 }
 
-// keep appends a byte to the message buffer, up to MaxMessageSize (beyond it
+// keep appends a byte to the record buffer, up to MaxRecordSize (beyond it
 // the bytes are counted but dropped, and the message is reported too large).
 func (r *Reader) keep(c byte) {
-	if r.buf.Len() <= MaxMessageSize {
+	if r.buf.Len() <= MaxRecordSize {
 		r.buf.WriteByte(c)
 	}
 }
@@ -225,9 +290,9 @@ func (r *Reader) buffered() ([]byte, error) {
 
 // take consumes the first n bytes of b, the bytes buffered returned, and
 // keeps them as keep would, one by one: the buffer grows to
-// MaxMessageSize+1 bytes at most.
+// MaxRecordSize+1 bytes at most.
 func (r *Reader) take(b []byte, n int) {
-	if room := MaxMessageSize + 1 - r.buf.Len(); room > 0 {
+	if room := MaxRecordSize + 1 - r.buf.Len(); room > 0 {
 		r.buf.Write(b[:min(n, room)])
 	}
 	r.r.Discard(n) // buffered bytes: cannot fail

@@ -12,9 +12,9 @@ import (
 	"github.com/tripline/tripline/bench/corpus"
 )
 
-// read returns what the Reader makes of in, one line per message (its
-// offset and body, or TOO LARGE) and a last line for the error that ended
-// the stream.
+// read returns what the Reader makes of in, one line per record (its
+// message, index, offset and body, or its skip) and a last line for the
+// error that ended the stream.
 func read(in io.Reader, size int) []string {
 	r := newReaderSize(in, size)
 	var out []string
@@ -23,45 +23,50 @@ func read(in io.Reader, size int) []string {
 		if err != nil {
 			return append(out, "end: "+err.Error())
 		}
-		if m.TooLarge {
-			out = append(out, fmt.Sprintf("%d TOO LARGE", m.Offset))
+		pos := fmt.Sprintf("%d.%d@%d", m.Message, m.Index, m.Offset)
+		if m.Skip != "" {
+			out = append(out, pos+" SKIP "+m.Skip)
 			continue
 		}
-		out = append(out, fmt.Sprintf("%d %s", m.Offset, m.Body))
+		out = append(out, pos+" "+string(m.Bytes))
 	}
 }
 
-func TestReaderMessages(t *testing.T) {
+func TestReaderRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		want     []string
 	}{
 		{"records envelope", `{"records":[{"a":1},{"b":"x}"}]}`,
-			[]string{`12 {"a":1}`, `20 {"b":"x}"}`, "end: EOF"}},
+			[]string{`0.0@12 {"a":1}`, `0.1@20 {"b":"x}"}`, "end: EOF"}},
 		{"envelope with more keys after the records", `{"records":[{"a":[1,{"c":2}]}],"other":{"d":"]"}}`,
-			[]string{`12 {"a":[1,{"c":2}]}`, "end: EOF"}},
+			[]string{`0.0@12 {"a":[1,{"c":2}]}`, "end: EOF"}},
 		{"JSON Lines", "{\"records\":[{\"a\":1}]}\n{\"records\":[{\"b\":2}]}\n",
-			[]string{`12 {"a":1}`, `34 {"b":2}`, "end: EOF"}},
+			[]string{`0.0@12 {"a":1}`, `1.0@34 {"b":2}`, "end: EOF"}},
 		{"bare array with a BOM", "\xef\xbb\xbf[{\"id\":\"1\"}, {\"id\":\"2\"}]",
-			[]string{`4 {"id":"1"}`, `16 {"id":"2"}`, "end: EOF"}},
+			[]string{`0.0@4 {"id":"1"}`, `0.1@16 {"id":"2"}`, "end: EOF"}},
 		{"an object that is not an envelope", ` {"id":"e","data":{"records":[1]}}`,
-			[]string{`1 {"id":"e","data":{"records":[1]}}`, "end: EOF"}},
+			[]string{`0.0@1 {"id":"e","data":{"records":[1]}}`, "end: EOF"}},
 		{"escapes: quotes, backslashes, brackets in strings", `[{"k":"a\"]}\\","l":"\\\"{"}]`,
-			[]string{`1 {"k":"a\"]}\\","l":"\\\"{"}`, "end: EOF"}},
+			[]string{`0.0@1 {"k":"a\"]}\\","l":"\\\"{"}`, "end: EOF"}},
 		{"a string key before records", `{"records" : [ {"a":"b"} ] }`,
-			[]string{`15 {"a":"b"}`, "end: EOF"}},
+			[]string{`0.0@15 {"a":"b"}`, "end: EOF"}},
 		{"scalars and strings as values", `[1, "two", true, null]`,
-			[]string{"1 1", `4 "two"`, "11 true", "17 null", "end: EOF"}},
+			[]string{"0.0@1 SKIP record is not a JSON object", "0.1@4 SKIP record is not a JSON object", "0.2@11 SKIP record is not a JSON object", "0.3@17 SKIP record is not a JSON object", "end: EOF"}},
 		{"control characters in a string are copied", "[{\"k\":\"a\tb\x01\"}]",
-			[]string{"1 {\"k\":\"a\tb\x01\"}", "end: EOF"}},
+			[]string{"0.0@1 {\"k\":\"a\tb\x01\"}", "end: EOF"}},
 		{"truncated in a string", `{"records":[{"a":"bc`,
 			[]string{"end: at byte 20: input ends inside a JSON value"}},
 		{"truncated after a backslash", `{"records":[{"a":"b\`,
 			[]string{"end: at byte 20: input ends inside a JSON value"}},
 		{"truncated in a record", `{"records":[{"a":1},{"b":[2`,
-			[]string{`12 {"a":1}`, "end: at byte 27: input ends inside a JSON value"}},
+			[]string{`0.0@12 {"a":1}`, "end: at byte 27: input ends inside a JSON value"}},
 		{"truncated records array", `{"records":[{"a":1}`,
-			[]string{`12 {"a":1}`, "end: at byte 19: input ends inside a JSON value"}},
+			[]string{`0.0@12 {"a":1}`, "end: at byte 19: input ends inside a JSON value"}},
+		{"an array of envelopes: one message, their records in order", `[{"records":[{"a":1},{"b":2}]},{"c":3},{"records":[{"d":4}]}] {"e":5}`,
+			[]string{`0.0@13 {"a":1}`, `0.1@21 {"b":2}`, `0.2@31 {"c":3}`, `0.3@51 {"d":4}`, `1.0@62 {"e":5}`, "end: EOF"}},
+		{"top-level values that are not objects are messages of their own", `{"a":1} 7 "s" {"b":2}`,
+			[]string{`0.0@0 {"a":1}`, "1.0@8 SKIP record is not a JSON object", "2.0@10 SKIP record is not a JSON object", `3.0@14 {"b":2}`, "end: EOF"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, size := range []int{16, 17, 64, 256 << 10} {
@@ -74,13 +79,13 @@ func TestReaderMessages(t *testing.T) {
 	}
 }
 
-// TestReaderTooLarge checks a value over MaxMessageSize is skipped and
+// TestReaderTooLarge checks a value over MaxRecordSize is skipped and
 // counted, and the stream goes on after it.
 func TestReaderTooLarge(t *testing.T) {
-	big := `{"k":"` + strings.Repeat("x", MaxMessageSize) + `"}`
+	big := `{"k":"` + strings.Repeat("x", MaxRecordSize) + `"}`
 	in := `{"records":[` + big + `,{"a":1}]}`
 	got := read(strings.NewReader(in), 256<<10)
-	want := []string{"12 TOO LARGE", fmt.Sprintf("%d {\"a\":1}", 12+len(big)+1), "end: EOF"}
+	want := []string{"0.0@12 SKIP larger than 64 MB", fmt.Sprintf("0.1@%d {\"a\":1}", 12+len(big)+1), "end: EOF"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"errors"
@@ -6,42 +6,42 @@ import (
 	"testing"
 )
 
-// kqlCase is one query with either its printed tree (want) or its exact
+// testCase is one query with either its printed tree (want) or its exact
 // positioned error (err, "line:col: msg").
-type kqlCase struct {
+type testCase struct {
 	name, query, want, err string
 }
 
-func runKQLCases(t *testing.T, cases []kqlCase) {
+func runKQLCases(t *testing.T, cases []testCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q, err := CompileKQL(tc.query)
+			q, err := Compile(tc.query)
 			if tc.err != "" {
 				if err == nil {
-					t.Fatalf("CompileKQL(%q) = %s, want error %q", tc.query, q, tc.err)
+					t.Fatalf("Compile(%q) = %s, want error %q", tc.query, q, tc.err)
 				}
-				var ke *KQLError
+				var ke *Error
 				if !errors.As(err, &ke) {
-					t.Fatalf("error %T is not *KQLError", err)
+					t.Fatalf("error %T is not *Error", err)
 				}
 				if err.Error() != tc.err {
-					t.Fatalf("CompileKQL(%q) error\n got: %s\nwant: %s", tc.query, err, tc.err)
+					t.Fatalf("Compile(%q) error\n got: %s\nwant: %s", tc.query, err, tc.err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("CompileKQL(%q): %v", tc.query, err)
+				t.Fatalf("Compile(%q): %v", tc.query, err)
 			}
 			if got := q.String(); got != tc.want {
-				t.Fatalf("CompileKQL(%q)\n got: %s\nwant: %s", tc.query, got, tc.want)
+				t.Fatalf("Compile(%q)\n got: %s\nwant: %s", tc.query, got, tc.want)
 			}
 		})
 	}
 }
 
 func TestCompileKQLTree(t *testing.T) {
-	runKQLCases(t, []kqlCase{
+	runKQLCases(t, []testCase{
 		{name: "field value", query: `event.dataset:azure.activitylogs`,
 			want: `(is event.dataset "azure.activitylogs")`},
 		{name: "spaces around colon", query: `  a : b  `, want: `(is a "b")`},
@@ -112,7 +112,7 @@ func TestCompileKQLTree(t *testing.T) {
 }
 
 func TestCompileKQLErrors(t *testing.T) {
-	runKQLCases(t, []kqlCase{
+	runKQLCases(t, []testCase{
 		{name: "empty", query: "", err: "1:1: empty query"},
 		{name: "blank", query: " \n\t", err: "2:2: empty query"},
 		{name: "free text", query: `foo`,

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"errors"
@@ -8,12 +8,12 @@ import (
 )
 
 func TestKQLErrorFields(t *testing.T) {
-	_, err := CompileKQL("a:b and\n  é:\\x")
-	var ke *KQLError
+	_, err := Compile("a:b and\n  é:\\x")
+	var ke *Error
 	if !errors.As(err, &ke) {
-		t.Fatalf("error %v (%T) is not *KQLError", err, err)
+		t.Fatalf("error %v (%T) is not *Error", err, err)
 	}
-	want := KQLError{Offset: 13, Line: 2, Column: 5, Msg: ke.Msg}
+	want := Error{Offset: 13, Line: 2, Column: 5, Msg: ke.Msg}
 	if *ke != want {
 		t.Fatalf("got %+v, want %+v", *ke, want)
 	}
@@ -31,7 +31,7 @@ func TestFields(t *testing.T) {
 		{`x.y:(1 or 2) and z > 3 and w:*`, []string{"w", "x.y", "z"}},
 	}
 	for _, tc := range cases {
-		q := mustCompileKQL(t, tc.query)
+		q := mustCompile(t, tc.query)
 		got := q.Fields()
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Fields(%q) = %v, want %v", tc.query, got, tc.want)
@@ -70,7 +70,7 @@ func TestPrefilter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := mustCompileKQL(t, tc.query).Prefilter()
+			got, ok := mustCompile(t, tc.query).Prefilter()
 			if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Prefilter(%q) = %v, %v; want %v, %v", tc.query, got, ok, tc.want, tc.ok)
 			}
@@ -90,19 +90,19 @@ func TestPrefilterSound(t *testing.T) {
 		`a:foo and b:foobar`, `a:foo or b:bar`, `u:system\:node\:*`, `a.b:(x or y)`, `b:200`, `a:*foo*`,
 	}
 	for _, qs := range queries {
-		q := mustCompileKQL(t, qs)
+		q := mustCompile(t, qs)
 		terms, ok := q.Prefilter()
 		if !ok {
 			continue
 		}
 		for _, ds := range docs {
-			doc := kqlDoc(t, ds)
+			doc := doc(t, ds)
 			if !q.Match(doc) {
 				continue
 			}
 			found := false
 			for _, term := range terms {
-				probe := &kqlWildcard{path: kqlNewPath(term.Field), frags: []string{"", term.Literal, ""}}
+				probe := &wildcardNode{path: newPath(term.Field), frags: []string{"", term.Literal, ""}}
 				if probe.match(doc) {
 					found = true
 				}

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"errors"
@@ -26,11 +26,11 @@ func FuzzCompileKQL(f *testing.F) {
 		{"a": []any{"b", map[string]any{"b": "c"}}, "a.b": map[string]any{"c": "1500"}, "e": nil},
 	}
 	f.Fuzz(func(t *testing.T, query string) {
-		q, err := CompileKQL(query)
+		q, err := Compile(query)
 		if err != nil {
-			var ke *KQLError
+			var ke *Error
 			if !errors.As(err, &ke) {
-				t.Fatalf("error %T is not *KQLError: %v", err, err)
+				t.Fatalf("error %T is not *Error: %v", err, err)
 			}
 			if ke.Offset < 0 || ke.Offset > len(query) || ke.Line < 1 || ke.Column < 1 || ke.Msg == "" {
 				t.Fatalf("bad error position %+v for %q", *ke, query)

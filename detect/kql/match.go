@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"cmp"
@@ -10,7 +10,7 @@ import (
 // paths, patterns and numbers were prepared at compile time, documents are
 // only read, and leaf tests are passed as interfaces holding pointers.
 
-func (n *kqlAnd) match(doc map[string]any) bool {
+func (n *andNode) match(doc map[string]any) bool {
 	for _, k := range n.kids {
 		if !k.match(doc) {
 			return false
@@ -19,7 +19,7 @@ func (n *kqlAnd) match(doc map[string]any) bool {
 	return true
 }
 
-func (n *kqlOr) match(doc map[string]any) bool {
+func (n *orNode) match(doc map[string]any) bool {
 	for _, k := range n.kids {
 		if k.match(doc) {
 			return true
@@ -28,26 +28,26 @@ func (n *kqlOr) match(doc map[string]any) bool {
 	return false
 }
 
-func (n *kqlNot) match(doc map[string]any) bool      { return !n.kid.match(doc) }
-func (n *kqlIs) match(doc map[string]any) bool       { return n.path.find(doc, n) }
-func (n *kqlWildcard) match(doc map[string]any) bool { return n.path.find(doc, n) }
-func (n *kqlExists) match(doc map[string]any) bool   { return n.path.find(doc, n) }
-func (n *kqlRange) match(doc map[string]any) bool    { return n.path.find(doc, n) }
+func (n *notNode) match(doc map[string]any) bool      { return !n.kid.match(doc) }
+func (n *isNode) match(doc map[string]any) bool       { return n.path.find(doc, n) }
+func (n *wildcardNode) match(doc map[string]any) bool { return n.path.find(doc, n) }
+func (n *existsNode) match(doc map[string]any) bool   { return n.path.find(doc, n) }
+func (n *rangeNode) match(doc map[string]any) bool    { return n.path.find(doc, n) }
 
-// kqlLeafTest tests one value found at a field path (never an array: arrays
+// leafTest tests one value found at a field path (never an array: arrays
 // are walked by the path).
-type kqlLeafTest interface {
+type leafTest interface {
 	test(v any) bool
 }
 
 // find reports whether some value at the path passes t.
-func (p *kqlPath) find(doc map[string]any, t kqlLeafTest) bool {
+func (p *fieldPath) find(doc map[string]any, t leafTest) bool {
 	return doc != nil && p.walk(doc, 0, t)
 }
 
 // walk looks the path up in m from segment i on, trying every key that
 // covers one or more of the remaining segments.
-func (p *kqlPath) walk(m map[string]any, i int, t kqlLeafTest) bool {
+func (p *fieldPath) walk(m map[string]any, i int, t leafTest) bool {
 	for k, key := range p.keys[i] {
 		v, ok := m[key]
 		if !ok {
@@ -55,7 +55,7 @@ func (p *kqlPath) walk(m map[string]any, i int, t kqlLeafTest) bool {
 		}
 		next := i + k + 1
 		if next == len(p.keys) {
-			if kqlLeaf(v, t) {
+			if leaf(v, t) {
 				return true
 			}
 		} else if p.descend(v, next, t) {
@@ -66,7 +66,7 @@ func (p *kqlPath) walk(m map[string]any, i int, t kqlLeafTest) bool {
 }
 
 // descend continues the lookup at segment i inside v, through arrays.
-func (p *kqlPath) descend(v any, i int, t kqlLeafTest) bool {
+func (p *fieldPath) descend(v any, i int, t leafTest) bool {
 	switch v := v.(type) {
 	case map[string]any:
 		return p.walk(v, i, t)
@@ -80,11 +80,11 @@ func (p *kqlPath) descend(v any, i int, t kqlLeafTest) bool {
 	return false
 }
 
-// kqlLeaf tests the value at the end of a path; an array is multi-valued.
-func kqlLeaf(v any, t kqlLeafTest) bool {
+// leaf tests the value at the end of a path; an array is multi-valued.
+func leaf(v any, t leafTest) bool {
 	if a, ok := v.([]any); ok {
 		for _, e := range a {
-			if kqlLeaf(e, t) {
+			if leaf(e, t) {
 				return true
 			}
 		}
@@ -93,7 +93,7 @@ func kqlLeaf(v any, t kqlLeafTest) bool {
 	return t.test(v)
 }
 
-func (n *kqlIs) test(v any) bool {
+func (n *isNode) test(v any) bool {
 	s := &n.val
 	switch v := v.(type) {
 	case string:
@@ -102,8 +102,8 @@ func (n *kqlIs) test(v any) bool {
 		if !s.isNum {
 			return false
 		}
-		m, ok := kqlParseNum(string(v))
-		return ok && kqlCompareNum(m, s.num) == 0
+		m, ok := parseNum(string(v))
+		return ok && compareNum(m, s.num) == 0
 	case float64:
 		return s.isNum && v == s.f
 	case int:
@@ -116,28 +116,28 @@ func (n *kqlIs) test(v any) bool {
 	return false
 }
 
-func (n *kqlWildcard) test(v any) bool {
+func (n *wildcardNode) test(v any) bool {
 	s, ok := v.(string)
-	return ok && kqlGlob(n.frags, s)
+	return ok && glob(n.frags, s)
 }
 
-func (n *kqlExists) test(v any) bool { return kqlPresent(v) }
+func (n *existsNode) test(v any) bool { return present(v) }
 
-// kqlPresent reports whether v counts as a present value for field:*.
-func kqlPresent(v any) bool {
+// present reports whether v counts as a present value for field:*.
+func present(v any) bool {
 	switch v := v.(type) {
 	case nil:
 		return false
 	case map[string]any:
 		for _, e := range v {
-			if kqlPresent(e) {
+			if present(e) {
 				return true
 			}
 		}
 		return false
 	case []any:
 		for _, e := range v {
-			if kqlPresent(e) {
+			if present(e) {
 				return true
 			}
 		}
@@ -146,18 +146,18 @@ func kqlPresent(v any) bool {
 	return true
 }
 
-func (n *kqlRange) test(v any) bool {
+func (n *rangeNode) test(v any) bool {
 	s := &n.val
 	var c int
 	switch v := v.(type) {
 	case string:
 		c = strings.Compare(v, s.text)
 	case json.Number:
-		m, ok := kqlParseNum(string(v))
+		m, ok := parseNum(string(v))
 		if !ok || !s.isNum {
 			return false
 		}
-		c = kqlCompareNum(m, s.num)
+		c = compareNum(m, s.num)
 	case float64:
 		if !s.isNum || v != v {
 			return false
@@ -188,8 +188,8 @@ func (n *kqlRange) test(v any) bool {
 	}
 }
 
-// kqlGlob matches s against fragments separated by * wildcards.
-func kqlGlob(frags []string, s string) bool {
+// glob matches s against fragments separated by * wildcards.
+func glob(frags []string, s string) bool {
 	first, last := frags[0], frags[len(frags)-1]
 	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
 		return false
@@ -205,19 +205,19 @@ func kqlGlob(frags []string, s string) bool {
 	return true
 }
 
-// kqlNum is a decimal number as written (JSON number syntax, leading zeros
+// number is a decimal number as written (JSON number syntax, leading zeros
 // allowed), compared exactly without converting to binary floating point.
-type kqlNum struct {
+type number struct {
 	neg    bool
 	ip, fp string // integer and fraction digits
-	exp    int    // decimal exponent, saturated at ±kqlMaxExp
+	exp    int    // decimal exponent, saturated at ±maxExp
 }
 
-const kqlMaxExp = 1 << 30
+const maxExp = 1 << 30
 
-// kqlParseNum parses s as a decimal number without allocating.
-func kqlParseNum(s string) (kqlNum, bool) {
-	var n kqlNum
+// parseNum parses s as a decimal number without allocating.
+func parseNum(s string) (number, bool) {
+	var n number
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		n.neg = true
@@ -251,7 +251,7 @@ func kqlParseNum(s string) (kqlNum, bool) {
 			return n, false
 		}
 		for _, d := range []byte(ds) {
-			n.exp = min(n.exp*10+int(d-'0'), kqlMaxExp)
+			n.exp = min(n.exp*10+int(d-'0'), maxExp)
 		}
 		if eneg {
 			n.exp = -n.exp
@@ -261,7 +261,7 @@ func kqlParseNum(s string) (kqlNum, bool) {
 }
 
 // digit returns the k-th digit of ip followed by fp.
-func (n *kqlNum) digit(k int) byte {
+func (n *number) digit(k int) byte {
 	if k < len(n.ip) {
 		return n.ip[k]
 	}
@@ -270,7 +270,7 @@ func (n *kqlNum) digit(k int) byte {
 
 // significant locates the significant digits: value = 0.d[first:end] ×
 // 10^point. zero is true when every digit is 0.
-func (n *kqlNum) significant() (first, end, point int, zero bool) {
+func (n *number) significant() (first, end, point int, zero bool) {
 	total := len(n.ip) + len(n.fp)
 	for first < total && n.digit(first) == '0' {
 		first++
@@ -285,8 +285,8 @@ func (n *kqlNum) significant() (first, end, point int, zero bool) {
 	return first, end, len(n.ip) - first + n.exp, false
 }
 
-// kqlCompareNum compares two decimals exactly: -1, 0 or +1.
-func kqlCompareNum(a, b kqlNum) int {
+// compareNum compares two decimals exactly: -1, 0 or +1.
+func compareNum(a, b number) int {
 	af, ae, ap, az := a.significant()
 	bf, be, bp, bz := b.significant()
 	sign := func(neg, zero bool) int {

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// kqlParser turns a query into a tree of compiled nodes. It mirrors Kibana's
+// parser turns a query into a tree of compiled nodes. It mirrors Kibana's
 // grammar (grammar.peggy), production for production:
 //
 //	query      = space* or space*
@@ -29,10 +29,10 @@ import (
 // unquoted value is the not keyword; "a:b or" (no whitespace after or) is the
 // value "b or"; "x"or y needs whitespace before or; \n in an unquoted value is
 // a newline, so \not is a newline and "ot" (then trimmed to "ot").
-type kqlParser struct {
-	kqlScanner
+type parser struct {
+	scanner
 	// paths shares one compiled path per field name within a query.
-	paths map[string]*kqlPath
+	paths map[string]*fieldPath
 	// depth counts open parentheses, to bound recursion.
 	depth int
 }
@@ -40,14 +40,14 @@ type kqlParser struct {
 // Limits that keep compile time and memory bounded on hostile input; real
 // rules stay far below them.
 const (
-	kqlMaxDepth    = 100 // nested parentheses
-	kqlMaxSegments = 32  // dot-separated parts of a field name
+	maxDepth    = 100 // nested parentheses
+	maxSegments = 32  // dot-separated parts of a field name
 )
 
 // open consumes "(" and checks the nesting limit; close with closeParen.
-func (p *kqlParser) open() (int, *KQLError) {
-	if p.depth >= kqlMaxDepth {
-		return 0, p.errorHere(fmt.Sprintf("parentheses nested deeper than %d", kqlMaxDepth))
+func (p *parser) open() (int, *Error) {
+	if p.depth >= maxDepth {
+		return 0, p.errorHere(fmt.Sprintf("parentheses nested deeper than %d", maxDepth))
 	}
 	p.depth++
 	open := p.pos
@@ -56,9 +56,9 @@ func (p *kqlParser) open() (int, *KQLError) {
 	return open, nil
 }
 
-// kqlParse parses and compiles src.
-func kqlParse(src string) (kqlNode, *KQLError) {
-	p := &kqlParser{kqlScanner: kqlScanner{src: src}, paths: map[string]*kqlPath{}}
+// parse parses and compiles src.
+func parse(src string) (node, *Error) {
+	p := &parser{scanner: scanner{src: src}, paths: map[string]*fieldPath{}}
 	p.skipSpaces()
 	if p.eof() {
 		return nil, p.errorHere("empty query")
@@ -74,21 +74,21 @@ func kqlParse(src string) (kqlNode, *KQLError) {
 	return n, nil
 }
 
-func (p *kqlParser) errorHere(msg string) *KQLError { return kqlErrorAt(p.src, p.pos, msg) }
+func (p *parser) errorHere(msg string) *Error { return errorAt(p.src, p.pos, msg) }
 
 // where renders an offset as line:col for messages that point elsewhere.
-func (p *kqlParser) where(off int) string {
-	l, c := kqlLineCol(p.src, off)
+func (p *parser) where(off int) string {
+	l, c := lineCol(p.src, off)
 	return fmt.Sprintf("%d:%d", l, c)
 }
 
 // chain parses next (op next)* into one n-ary node, as Kibana does.
-func (p *kqlParser) chain(op string, next func() (kqlNode, *KQLError)) (kqlNode, *KQLError) {
+func (p *parser) chain(op string, next func() (node, *Error)) (node, *Error) {
 	first, err := next()
 	if err != nil {
 		return nil, err
 	}
-	kids := []kqlNode{first}
+	kids := []node{first}
 	for p.accept(op) {
 		n, err := next()
 		if err != nil {
@@ -100,28 +100,28 @@ func (p *kqlParser) chain(op string, next func() (kqlNode, *KQLError)) (kqlNode,
 	case len(kids) == 1:
 		return first, nil
 	case op == "or":
-		return &kqlOr{kids: kids}, nil
+		return &orNode{kids: kids}, nil
 	default:
-		return &kqlAnd{kids: kids}, nil
+		return &andNode{kids: kids}, nil
 	}
 }
 
-func (p *kqlParser) or() (kqlNode, *KQLError)  { return p.chain("or", p.and) }
-func (p *kqlParser) and() (kqlNode, *KQLError) { return p.chain("and", p.not) }
+func (p *parser) or() (node, *Error)  { return p.chain("or", p.and) }
+func (p *parser) and() (node, *Error) { return p.chain("and", p.not) }
 
-func (p *kqlParser) not() (kqlNode, *KQLError) {
+func (p *parser) not() (node, *Error) {
 	if p.accept("not") {
 		n, err := p.sub()
 		if err != nil {
 			return nil, err
 		}
-		return &kqlNot{kid: n}, nil
+		return &notNode{kid: n}, nil
 	}
 	return p.sub()
 }
 
 // closeParen expects the ")" that closes the "(" at open.
-func (p *kqlParser) closeParen(open int) *KQLError {
+func (p *parser) closeParen(open int) *Error {
 	p.skipSpaces()
 	if p.peek() != ')' {
 		return p.errorHere(fmt.Sprintf(`expected ")" to close "(" at %s, found %s`, p.where(open), p.found()))
@@ -131,7 +131,7 @@ func (p *kqlParser) closeParen(open int) *KQLError {
 	return nil
 }
 
-func (p *kqlParser) sub() (kqlNode, *KQLError) {
+func (p *parser) sub() (node, *Error) {
 	if p.peek() != '(' {
 		return p.expression()
 	}
@@ -149,7 +149,7 @@ func (p *kqlParser) sub() (kqlNode, *KQLError) {
 	return n, nil
 }
 
-func (p *kqlParser) expression() (kqlNode, *KQLError) {
+func (p *parser) expression() (node, *Error) {
 	lit, ok, err := p.literal()
 	if err != nil {
 		return nil, err
@@ -185,25 +185,25 @@ func (p *kqlParser) expression() (kqlNode, *KQLError) {
 			if !ok {
 				return nil, p.errorHere(fmt.Sprintf("expected a value after %q, found %s", op, p.found()))
 			}
-			return kqlNewRange(p.src, path, op, v)
+			return newRange(p.src, path, op, v)
 		}
 	}
-	if text := lit.text(); !lit.quoted && !lit.wild() && kqlIsKeyword(text) {
-		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf(`expected a field name or "(", found keyword %q`, text))
+	if text := lit.text(); !lit.quoted && !lit.wild() && isKeyword(text) {
+		return nil, errorAt(p.src, lit.start, fmt.Sprintf(`expected a field name or "(", found keyword %q`, text))
 	}
-	return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf(
-		"free-text search without a field name is unsupported (%q); write field:value", kqlLiteralSource(p.src, lit)))
+	return nil, errorAt(p.src, lit.start, fmt.Sprintf(
+		"free-text search without a field name is unsupported (%q); write field:value", literalSource(p.src, lit)))
 }
 
-// kqlIsKeyword reports whether s is and/or/not in any case.
-func kqlIsKeyword(s string) bool {
+// isKeyword reports whether s is and/or/not in any case.
+func isKeyword(s string) bool {
 	return strings.EqualFold(s, "and") || strings.EqualFold(s, "or") || strings.EqualFold(s, "not")
 }
 
-// kqlLiteralSource returns a literal's text as written, trimmed and cut to
+// literalSource returns a literal's text as written, trimmed and cut to
 // 40 bytes, for messages.
-func kqlLiteralSource(src string, lit kqlLiteral) string {
-	s := strings.TrimFunc(src[lit.start:lit.end], kqlTrimmable)
+func literalSource(src string, lit literal) string {
+	s := strings.TrimFunc(src[lit.start:lit.end], trimmable)
 	if len(s) > 40 {
 		cut := 40
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -215,31 +215,31 @@ func kqlLiteralSource(src string, lit kqlLiteral) string {
 }
 
 // field checks a field-name literal and returns its compiled path.
-func (p *kqlParser) field(lit kqlLiteral) (*kqlPath, *KQLError) {
+func (p *parser) field(lit literal) (*fieldPath, *Error) {
 	name := lit.text()
 	switch {
 	case lit.wild() && name == "":
-		return nil, kqlErrorAt(p.src, lit.start, "searching every field (*:value) is unsupported; name the field")
+		return nil, errorAt(p.src, lit.start, "searching every field (*:value) is unsupported; name the field")
 	case lit.wild():
-		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("wildcards in field names are unsupported (%s)", kqlLiteralSource(p.src, lit)))
+		return nil, errorAt(p.src, lit.start, fmt.Sprintf("wildcards in field names are unsupported (%s)", literalSource(p.src, lit)))
 	case name == "":
-		return nil, kqlErrorAt(p.src, lit.start, "empty field name")
+		return nil, errorAt(p.src, lit.start, "empty field name")
 	case !lit.quoted && (name[0] == '-' || name[0] == '+'):
-		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("Lucene %c operator is unsupported; use not", name[0]))
-	case strings.Count(name, ".") >= kqlMaxSegments:
-		return nil, kqlErrorAt(p.src, lit.start, fmt.Sprintf("field name has more than %d dot-separated parts", kqlMaxSegments))
+		return nil, errorAt(p.src, lit.start, fmt.Sprintf("Lucene %c operator is unsupported; use not", name[0]))
+	case strings.Count(name, ".") >= maxSegments:
+		return nil, errorAt(p.src, lit.start, fmt.Sprintf("field name has more than %d dot-separated parts", maxSegments))
 	}
 	if path, ok := p.paths[name]; ok {
 		return path, nil
 	}
-	path := kqlNewPath(name)
+	path := newPath(name)
 	p.paths[name] = path
 	return path, nil
 }
 
 // list parses a value or a parenthesized value list for path. after names
 // what precedes the value, for messages ("" to name nothing).
-func (p *kqlParser) list(path *kqlPath, after string) (kqlNode, *KQLError) {
+func (p *parser) list(path *fieldPath, after string) (node, *Error) {
 	if p.peek() != '(' {
 		lit, ok, err := p.literal()
 		if err != nil {
@@ -251,7 +251,7 @@ func (p *kqlParser) list(path *kqlPath, after string) (kqlNode, *KQLError) {
 		if !ok {
 			return nil, p.errorHere(fmt.Sprintf("expected a value after %s, found %s", after, p.found()))
 		}
-		return kqlNewValue(p.src, path, lit)
+		return newValue(p.src, path, lit)
 	}
 	open, err := p.open()
 	if err != nil {
@@ -267,21 +267,21 @@ func (p *kqlParser) list(path *kqlPath, after string) (kqlNode, *KQLError) {
 	return n, nil
 }
 
-func (p *kqlParser) orList(path *kqlPath) (kqlNode, *KQLError) {
-	return p.chain("or", func() (kqlNode, *KQLError) { return p.andList(path) })
+func (p *parser) orList(path *fieldPath) (node, *Error) {
+	return p.chain("or", func() (node, *Error) { return p.andList(path) })
 }
 
-func (p *kqlParser) andList(path *kqlPath) (kqlNode, *KQLError) {
-	return p.chain("and", func() (kqlNode, *KQLError) { return p.notList(path) })
+func (p *parser) andList(path *fieldPath) (node, *Error) {
+	return p.chain("and", func() (node, *Error) { return p.notList(path) })
 }
 
-func (p *kqlParser) notList(path *kqlPath) (kqlNode, *KQLError) {
+func (p *parser) notList(path *fieldPath) (node, *Error) {
 	if p.accept("not") {
 		n, err := p.list(path, `"not"`)
 		if err != nil {
 			return nil, err
 		}
-		return &kqlNot{kid: n}, nil
+		return &notNode{kid: n}, nil
 	}
 	return p.list(path, "")
 }

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-// KQLError is a syntax error, or input outside the supported KQL subset, in
-// a query given to CompileKQL. It never means a partial compile: a query
+// Error is a syntax error, or input outside the supported KQL subset, in
+// a query given to Compile. It never means a partial compile: a query
 // either compiles whole or not at all.
-type KQLError struct {
+type Error struct {
 	// Offset is the byte offset in the query where the problem is.
 	Offset int
 	// Line and Column are 1-based and locate Offset within the query; Column
@@ -22,17 +22,17 @@ type KQLError struct {
 }
 
 // Error renders the error as "line:col: msg".
-func (e *KQLError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
+func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
 
-// kqlErrorAt builds a KQLError at byte offset off of src.
-func kqlErrorAt(src string, off int, msg string) *KQLError {
-	l, c := kqlLineCol(src, off)
-	return &KQLError{Offset: off, Line: l, Column: c, Msg: msg}
+// errorAt builds a Error at byte offset off of src.
+func errorAt(src string, off int, msg string) *Error {
+	l, c := lineCol(src, off)
+	return &Error{Offset: off, Line: l, Column: c, Msg: msg}
 }
 
-// kqlLineCol converts a byte offset into a 1-based line and column (in code
+// lineCol converts a byte offset into a 1-based line and column (in code
 // points). Lines end at "\n"; a "\r\n" pair ends one line.
-func kqlLineCol(src string, off int) (line, col int) {
+func lineCol(src string, off int) (line, col int) {
 	off = min(max(off, 0), len(src))
 	before := src[:off]
 	line = 1 + strings.Count(before, "\n")
@@ -70,18 +70,18 @@ func kqlLineCol(src string, off int) (line, col int) {
 //     a.b.c the keys a→b→c, a.b→c, a→b.c and a.b.c are all tried.
 type Query struct {
 	src    string
-	root   kqlNode
+	root   node
 	fields []string
 }
 
-// CompileKQL parses and compiles a KQL query once. The result is immutable
-// and safe for concurrent use. The error is a *KQLError for a syntax error or
+// Compile parses and compiles a KQL query once. The result is immutable
+// and safe for concurrent use. The error is a *Error for a syntax error or
 // anything outside the supported subset (free text without a field, nested
 // field:{...} queries, wildcards in field names, *:value, unquoted null,
 // Lucene fuzzy/regex/range syntax, date math); nothing is ever accepted and
 // then matched differently from Elastic.
-func CompileKQL(query string) (*Query, error) {
-	root, kerr := kqlParse(query)
+func Compile(query string) (*Query, error) {
+	root, kerr := parse(query)
 	if kerr != nil {
 		return nil, kerr
 	}
@@ -136,8 +136,8 @@ func (q *Query) PrefilterFields(keep func(field string) bool) (terms []Term, ok 
 	return q.root.prefilter(keep)
 }
 
-// kqlNode is one node of a compiled query.
-type kqlNode interface {
+// node is one node of a compiled query.
+type node interface {
 	// match evaluates the node on a document without allocating.
 	match(doc map[string]any) bool
 	// write prints the node (see Query.String).
@@ -149,51 +149,51 @@ type kqlNode interface {
 	prefilter(keep func(field string) bool) ([]Term, bool)
 }
 
-// kqlAnd matches when every kid matches.
-type kqlAnd struct{ kids []kqlNode }
+// andNode matches when every kid matches.
+type andNode struct{ kids []node }
 
-// kqlOr matches when some kid matches.
-type kqlOr struct{ kids []kqlNode }
+// orNode matches when some kid matches.
+type orNode struct{ kids []node }
 
-// kqlNot matches when its kid does not.
-type kqlNot struct{ kid kqlNode }
+// notNode matches when its kid does not.
+type notNode struct{ kid node }
 
-// kqlIs is field:value with a literal value.
-type kqlIs struct {
-	path *kqlPath
-	val  kqlScalar
+// isNode is field:value with a literal value.
+type isNode struct {
+	path *fieldPath
+	val  scalar
 }
 
-// kqlWildcard is field:pattern with at least one unescaped *.
-type kqlWildcard struct {
-	path  *kqlPath
+// wildcardNode is field:pattern with at least one unescaped *.
+type wildcardNode struct {
+	path  *fieldPath
 	frags []string // text between the wildcards; len(frags) >= 2
 }
 
-// kqlExists is field:*.
-type kqlExists struct{ path *kqlPath }
+// existsNode is field:*.
+type existsNode struct{ path *fieldPath }
 
-// kqlRange is field < v, <=, >, >=.
-type kqlRange struct {
-	path *kqlPath
+// rangeNode is field < v, <=, >, >=.
+type rangeNode struct {
+	path *fieldPath
 	op   string // "<", "<=", ">" or ">="
-	val  kqlScalar
+	val  scalar
 }
 
-// kqlScalar is a literal value with its number and boolean readings decided
+// scalar is a literal value with its number and boolean readings decided
 // at compile time.
-type kqlScalar struct {
+type scalar struct {
 	text  string
-	num   kqlNum  // valid when isNum
+	num   number  // valid when isNum
 	f     float64 // num as a float64, for float64 leaves
 	isNum bool
 	// isBool is true for "true" and "false"; b is the value.
 	isBool, b bool
 }
 
-func kqlNewScalar(text string) kqlScalar {
-	s := kqlScalar{text: text}
-	if n, ok := kqlParseNum(text); ok {
+func newScalar(text string) scalar {
+	s := scalar{text: text}
+	if n, ok := parseNum(text); ok {
 		s.num, s.isNum = n, true
 		s.f, _ = strconv.ParseFloat(text, 64) // ±Inf on overflow is the right order
 	}
@@ -203,15 +203,15 @@ func kqlNewScalar(text string) kqlScalar {
 	return s
 }
 
-// kqlPath is a compiled field path.
-type kqlPath struct {
+// fieldPath is a compiled field path.
+type fieldPath struct {
 	name string
 	// keys[i][k] is segments i..i+k joined by ".": the map keys that can hold
 	// the rest of the path from segment i on.
 	keys [][]string
 }
 
-func kqlNewPath(name string) *kqlPath {
+func newPath(name string) *fieldPath {
 	segs := strings.Split(name, ".")
 	keys := make([][]string, len(segs))
 	for i := range segs {
@@ -219,33 +219,33 @@ func kqlNewPath(name string) *kqlPath {
 			keys[i] = append(keys[i], strings.Join(segs[i:j+1], "."))
 		}
 	}
-	return &kqlPath{name: name, keys: keys}
+	return &fieldPath{name: name, keys: keys}
 }
 
-// kqlNewValue compiles field:value for an unquoted or quoted value.
-func kqlNewValue(src string, path *kqlPath, lit kqlLiteral) (kqlNode, *KQLError) {
+// newValue compiles field:value for an unquoted or quoted value.
+func newValue(src string, path *fieldPath, lit literal) (node, *Error) {
 	if lit.quoted {
-		return &kqlIs{path: path, val: kqlNewScalar(lit.text())}, nil
+		return &isNode{path: path, val: newScalar(lit.text())}, nil
 	}
 	text := lit.text()
-	if msg := kqlLuceneSyntax(strings.Join(lit.frags, "*")); msg != "" {
-		return nil, kqlErrorAt(src, lit.start, msg+"; quote the value to match it literally")
+	if msg := luceneSyntax(strings.Join(lit.frags, "*")); msg != "" {
+		return nil, errorAt(src, lit.start, msg+"; quote the value to match it literally")
 	}
 	if lit.wild() {
 		if len(lit.frags) == 2 && text == "" {
-			return &kqlExists{path: path}, nil
+			return &existsNode{path: path}, nil
 		}
-		return &kqlWildcard{path: path, frags: lit.frags}, nil
+		return &wildcardNode{path: path, frags: lit.frags}, nil
 	}
 	if text == "null" {
-		return nil, kqlErrorAt(src, lit.start, `unquoted null is unsupported; write "null" to match the string`)
+		return nil, errorAt(src, lit.start, `unquoted null is unsupported; write "null" to match the string`)
 	}
-	return &kqlIs{path: path, val: kqlNewScalar(text)}, nil
+	return &isNode{path: path, val: newScalar(text)}, nil
 }
 
-// kqlLuceneSyntax names Lucene query syntax that KQL would take literally,
+// luceneSyntax names Lucene query syntax that KQL would take literally,
 // which is almost never what a rule author meant, or returns "".
-func kqlLuceneSyntax(v string) string {
+func luceneSyntax(v string) string {
 	switch {
 	case len(v) >= 2 && v[0] == '/' && v[len(v)-1] == '/':
 		return "Lucene regular expressions (/.../) are unsupported in KQL"
@@ -261,33 +261,33 @@ func kqlLuceneSyntax(v string) string {
 	return ""
 }
 
-// kqlNewRange compiles field op value.
-func kqlNewRange(src string, path *kqlPath, op string, lit kqlLiteral) (kqlNode, *KQLError) {
+// newRange compiles field op value.
+func newRange(src string, path *fieldPath, op string, lit literal) (node, *Error) {
 	text := lit.text()
 	if !lit.quoted {
 		switch {
 		case lit.wild():
-			return nil, kqlErrorAt(src, lit.start, "wildcards in range values are unsupported")
+			return nil, errorAt(src, lit.start, "wildcards in range values are unsupported")
 		case text == "null":
-			return nil, kqlErrorAt(src, lit.start, "null in a range is unsupported")
+			return nil, errorAt(src, lit.start, "null in a range is unsupported")
 		}
 	}
 	if text == "now" || strings.HasPrefix(text, "now-") || strings.HasPrefix(text, "now+") ||
 		strings.HasPrefix(text, "now/") || strings.Contains(text, "||") {
-		return nil, kqlErrorAt(src, lit.start, "date math in range values is unsupported; compare with an ISO 8601 date")
+		return nil, errorAt(src, lit.start, "date math in range values is unsupported; compare with an ISO 8601 date")
 	}
-	return &kqlRange{path: path, op: op, val: kqlNewScalar(text)}, nil
+	return &rangeNode{path: path, op: op, val: newScalar(text)}, nil
 }
 
-// kqlFieldString prints a field name, quoted when it would not read back.
-func kqlFieldString(name string) string {
+// fieldString prints a field name, quoted when it would not read back.
+func fieldString(name string) string {
 	if name == "" || strings.ContainsAny(name, " \t\r\n()\"\\:<>*{}") || !utf8.ValidString(name) {
 		return strconv.Quote(name)
 	}
 	return name
 }
 
-func kqlWriteKids(b *strings.Builder, op string, kids []kqlNode) {
+func writeKids(b *strings.Builder, op string, kids []node) {
 	b.WriteString("(" + op)
 	for _, k := range kids {
 		b.WriteByte(' ')
@@ -296,57 +296,57 @@ func kqlWriteKids(b *strings.Builder, op string, kids []kqlNode) {
 	b.WriteByte(')')
 }
 
-func (n *kqlAnd) write(b *strings.Builder) { kqlWriteKids(b, "and", n.kids) }
-func (n *kqlOr) write(b *strings.Builder)  { kqlWriteKids(b, "or", n.kids) }
-func (n *kqlNot) write(b *strings.Builder) {
+func (n *andNode) write(b *strings.Builder) { writeKids(b, "and", n.kids) }
+func (n *orNode) write(b *strings.Builder)  { writeKids(b, "or", n.kids) }
+func (n *notNode) write(b *strings.Builder) {
 	b.WriteString("(not ")
 	n.kid.write(b)
 	b.WriteByte(')')
 }
-func (n *kqlIs) write(b *strings.Builder) {
-	b.WriteString("(is " + kqlFieldString(n.path.name) + " " + strconv.Quote(n.val.text) + ")")
+func (n *isNode) write(b *strings.Builder) {
+	b.WriteString("(is " + fieldString(n.path.name) + " " + strconv.Quote(n.val.text) + ")")
 }
-func (n *kqlWildcard) write(b *strings.Builder) {
+func (n *wildcardNode) write(b *strings.Builder) {
 	esc := strings.NewReplacer(`\`, `\\`, `*`, `\*`)
 	parts := make([]string, len(n.frags))
 	for i, f := range n.frags {
 		parts[i] = esc.Replace(f)
 	}
-	b.WriteString("(wildcard " + kqlFieldString(n.path.name) + " " + strconv.Quote(strings.Join(parts, "*")) + ")")
+	b.WriteString("(wildcard " + fieldString(n.path.name) + " " + strconv.Quote(strings.Join(parts, "*")) + ")")
 }
-func (n *kqlExists) write(b *strings.Builder) {
-	b.WriteString("(exists " + kqlFieldString(n.path.name) + ")")
+func (n *existsNode) write(b *strings.Builder) {
+	b.WriteString("(exists " + fieldString(n.path.name) + ")")
 }
-func (n *kqlRange) write(b *strings.Builder) {
-	b.WriteString("(range " + kqlFieldString(n.path.name) + " " + n.op + " " + strconv.Quote(n.val.text) + ")")
+func (n *rangeNode) write(b *strings.Builder) {
+	b.WriteString("(range " + fieldString(n.path.name) + " " + n.op + " " + strconv.Quote(n.val.text) + ")")
 }
 
-func (n *kqlAnd) fields(add func(string)) {
+func (n *andNode) fields(add func(string)) {
 	for _, k := range n.kids {
 		k.fields(add)
 	}
 }
-func (n *kqlOr) fields(add func(string)) {
+func (n *orNode) fields(add func(string)) {
 	for _, k := range n.kids {
 		k.fields(add)
 	}
 }
-func (n *kqlNot) fields(add func(string))      { n.kid.fields(add) }
-func (n *kqlIs) fields(add func(string))       { add(n.path.name) }
-func (n *kqlWildcard) fields(add func(string)) { add(n.path.name) }
-func (n *kqlExists) fields(add func(string))   { add(n.path.name) }
-func (n *kqlRange) fields(add func(string))    { add(n.path.name) }
+func (n *notNode) fields(add func(string))      { n.kid.fields(add) }
+func (n *isNode) fields(add func(string))       { add(n.path.name) }
+func (n *wildcardNode) fields(add func(string)) { add(n.path.name) }
+func (n *existsNode) fields(add func(string))   { add(n.path.name) }
+func (n *rangeNode) fields(add func(string))    { add(n.path.name) }
 
-// kqlTermsBetter reports whether terms a make a better prefilter than b:
+// termsBetter reports whether terms a make a better prefilter than b:
 // fewer alternatives, then a longer shortest literal.
-func kqlTermsBetter(a, b []Term) bool {
+func termsBetter(a, b []Term) bool {
 	if len(a) != len(b) {
 		return len(a) < len(b)
 	}
-	return kqlShortest(a) > kqlShortest(b)
+	return shortest(a) > shortest(b)
 }
 
-func kqlShortest(ts []Term) int {
+func shortest(ts []Term) int {
 	m := -1
 	for _, t := range ts {
 		if m < 0 || len(t.Literal) < m {
@@ -356,19 +356,19 @@ func kqlShortest(ts []Term) int {
 	return m
 }
 
-func (n *kqlAnd) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *andNode) prefilter(keep func(string) bool) ([]Term, bool) {
 	var best []Term
 	found := false
 	for _, k := range n.kids {
 		ts, ok := k.prefilter(keep)
-		if ok && (!found || kqlTermsBetter(ts, best)) {
+		if ok && (!found || termsBetter(ts, best)) {
 			best, found = ts, true
 		}
 	}
 	return best, found
 }
 
-func (n *kqlOr) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *orNode) prefilter(keep func(string) bool) ([]Term, bool) {
 	var all []Term
 	for _, k := range n.kids {
 		ts, ok := k.prefilter(keep)
@@ -384,18 +384,18 @@ func (n *kqlOr) prefilter(keep func(string) bool) ([]Term, bool) {
 	return all, true
 }
 
-func (n *kqlNot) prefilter(func(string) bool) ([]Term, bool)    { return nil, false }
-func (n *kqlExists) prefilter(func(string) bool) ([]Term, bool) { return nil, false }
-func (n *kqlRange) prefilter(func(string) bool) ([]Term, bool)  { return nil, false }
+func (n *notNode) prefilter(func(string) bool) ([]Term, bool)    { return nil, false }
+func (n *existsNode) prefilter(func(string) bool) ([]Term, bool) { return nil, false }
+func (n *rangeNode) prefilter(func(string) bool) ([]Term, bool)  { return nil, false }
 
-func (n *kqlIs) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *isNode) prefilter(keep func(string) bool) ([]Term, bool) {
 	if n.val.isNum || n.val.isBool || (keep != nil && !keep(n.path.name)) {
 		return nil, false
 	}
 	return []Term{{Field: n.path.name, Literal: n.val.text}}, true
 }
 
-func (n *kqlWildcard) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *wildcardNode) prefilter(keep func(string) bool) ([]Term, bool) {
 	if keep != nil && !keep(n.path.name) {
 		return nil, false
 	}

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"errors"
@@ -12,12 +12,12 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// kqlUpdate rewrites testdata/kql/elastic_trees.golden. Its name is specific
+// update rewrites testdata/kql/elastic_trees.golden. Its name is specific
 // to this file so that it cannot clash with other flags of the package's tests.
-var kqlUpdate = flag.Bool("update-kql", false, "rewrite testdata/kql/*.golden from the current compiler")
+var update = flag.Bool("update-kql", false, "rewrite testdata/kql/*.golden from the current compiler")
 
-// kqlRuleFile is the part of an Elastic detection-rules TOML file these tests read.
-type kqlRuleFile struct {
+// ruleFile is the part of an Elastic detection-rules TOML file these tests read.
+type ruleFile struct {
 	Rule struct {
 		Type     string `toml:"type"`
 		Language string `toml:"language"`
@@ -25,13 +25,13 @@ type kqlRuleFile struct {
 	} `toml:"rule"`
 }
 
-func readKQLRule(t *testing.T, path string) kqlRuleFile {
+func readKQLRule(t *testing.T, path string) ruleFile {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r kqlRuleFile
+	var r ruleFile
 	if _, err := toml.Decode(string(data), &r); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -59,15 +59,15 @@ func TestElasticAzureRules(t *testing.T) {
 			if !strings.Contains(r.Rule.Query, "azure.activitylogs") && !strings.Contains(r.Rule.Query, "azure.platformlogs") {
 				t.Fatalf("query does not target azure.activitylogs or azure.platformlogs")
 			}
-			q, err := CompileKQL(r.Rule.Query)
+			q, err := Compile(r.Rule.Query)
 			if err != nil {
-				t.Fatalf("CompileKQL: %v", err)
+				t.Fatalf("Compile: %v", err)
 			}
 			golden.WriteString("# " + name + "\n" + q.String() + "\n\n")
 		})
 	}
 	goldenPath := filepath.Join("testdata", "kql", "elastic_trees.golden")
-	if *kqlUpdate {
+	if *update {
 		if err := os.WriteFile(goldenPath, []byte(golden.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -78,12 +78,12 @@ func TestElasticAzureRules(t *testing.T) {
 	}
 	if got := golden.String(); got != string(want) {
 		t.Errorf("printed trees differ from %s (rerun with -update-kql after checking the change):\n%s",
-			goldenPath, kqlFirstDiff(got, string(want)))
+			goldenPath, firstDiff(got, string(want)))
 	}
 }
 
-// kqlFirstDiff shows the first differing line of two texts.
-func kqlFirstDiff(got, want string) string {
+// firstDiff shows the first differing line of two texts.
+func firstDiff(got, want string) string {
 	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
 	for i := 0; i < len(g) || i < len(w); i++ {
 		var gl, wl string
@@ -210,11 +210,11 @@ func TestElasticRuleDocuments(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			r := readKQLRule(t, filepath.Join("testdata", "elastic", tc.file))
-			q := mustCompileKQL(t, r.Rule.Query)
-			if !q.Match(kqlDoc(t, tc.match)) {
+			q := mustCompile(t, r.Rule.Query)
+			if !q.Match(doc(t, tc.match)) {
 				t.Errorf("matching document did not match %s", q)
 			}
-			if q.Match(kqlDoc(t, tc.miss)) {
+			if q.Match(doc(t, tc.miss)) {
 				t.Errorf("non-matching document matched %s", q)
 			}
 		})
@@ -237,10 +237,10 @@ func TestElasticRejected(t *testing.T) {
 			if r.Rule.Language == "kuery" {
 				t.Fatalf("reject fixture has language kuery")
 			}
-			_, err := CompileKQL(r.Rule.Query)
-			var ke *KQLError
+			_, err := Compile(r.Rule.Query)
+			var ke *Error
 			if !errors.As(err, &ke) {
-				t.Fatalf("CompileKQL error = %v, want *KQLError", err)
+				t.Fatalf("Compile error = %v, want *Error", err)
 			}
 			if err.Error() != want {
 				t.Fatalf("got  %s\nwant %s", err, want)
@@ -257,7 +257,7 @@ func TestElasticRejected(t *testing.T) {
 event.outcome:(Success or success)
 `
 		want := `3:98: expected ")" to close "(" at 1:72, found keyword "or" without whitespace before it (Kibana requires whitespace around and/or)`
-		_, err := CompileKQL(query)
+		_, err := Compile(query)
 		if err == nil || err.Error() != want {
 			t.Fatalf("got  %v\nwant %s", err, want)
 		}

@@ -1,12 +1,10 @@
-package detect
+package kql
 
 import (
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/tripline/tripline/internal/jsonscan"
 )
 
 // This file holds the character-level part of the KQL compiler: whitespace,
@@ -26,8 +24,8 @@ import (
 //   - A quoted literal is literal text: \" and \\ are a quote and a backslash,
 //     \t \r \n and \uXXXX as above, and any other backslash stays a backslash.
 
-// kqlLiteral is one scanned literal: a field name or a value.
-type kqlLiteral struct {
+// literal is one scanned literal: a field name or a value.
+type literal struct {
 	start, end int  // byte offsets of the literal's text in the query
 	quoted     bool // written in double quotes
 	// frags is the text split at unescaped wildcards: a literal without
@@ -37,20 +35,20 @@ type kqlLiteral struct {
 
 // text is the literal's text without wildcards (its only fragment when it
 // has none).
-func (l kqlLiteral) text() string { return strings.Join(l.frags, "") }
+func (l literal) text() string { return strings.Join(l.frags, "") }
 
 // wild reports whether the literal has an unescaped wildcard.
-func (l kqlLiteral) wild() bool { return len(l.frags) > 1 }
+func (l literal) wild() bool { return len(l.frags) > 1 }
 
-// kqlScanner reads a query. It is a value: the parser copies it to look ahead.
-type kqlScanner struct {
+// scanner reads a query. It is a value: the parser copies it to look ahead.
+type scanner struct {
 	src string
 	pos int
 }
 
-// kqlSpecial reports whether c may not appear unescaped in an unquoted
+// special reports whether c may not appear unescaped in an unquoted
 // literal (the wildcard * is handled apart).
-func kqlSpecial(c byte) bool {
+func special(c byte) bool {
 	switch c {
 	case '\\', '(', ')', ':', '<', '>', '"', '*', '{', '}':
 		return true
@@ -59,7 +57,7 @@ func kqlSpecial(c byte) bool {
 }
 
 // spaceAt returns the width of the whitespace character at i, or 0.
-func (s *kqlScanner) spaceAt(i int) int {
+func (s *scanner) spaceAt(i int) int {
 	if i >= len(s.src) {
 		return 0
 	}
@@ -75,7 +73,7 @@ func (s *kqlScanner) spaceAt(i int) int {
 }
 
 // spacesFrom returns the offset after the whitespace run starting at i.
-func (s *kqlScanner) spacesFrom(i int) int {
+func (s *scanner) spacesFrom(i int) int {
 	for {
 		w := s.spaceAt(i)
 		if w == 0 {
@@ -86,13 +84,13 @@ func (s *kqlScanner) spacesFrom(i int) int {
 }
 
 // skipSpaces moves past whitespace.
-func (s *kqlScanner) skipSpaces() { s.pos = s.spacesFrom(s.pos) }
+func (s *scanner) skipSpaces() { s.pos = s.spacesFrom(s.pos) }
 
 // eof reports whether the whole query has been read.
-func (s *kqlScanner) eof() bool { return s.pos >= len(s.src) }
+func (s *scanner) eof() bool { return s.pos >= len(s.src) }
 
 // peek returns the byte at the current position, 0 at the end.
-func (s *kqlScanner) peek() byte {
+func (s *scanner) peek() byte {
 	if s.pos >= len(s.src) {
 		return 0
 	}
@@ -100,13 +98,13 @@ func (s *kqlScanner) peek() byte {
 }
 
 // wordAt reports whether word (lower-case ASCII) occurs at i, ignoring case.
-func (s *kqlScanner) wordAt(i int, word string) bool {
+func (s *scanner) wordAt(i int, word string) bool {
 	return len(s.src)-i >= len(word) && strings.EqualFold(s.src[i:i+len(word)], word)
 }
 
 // binaryAt matches Kibana's Or and And: whitespace, the keyword, whitespace.
 // It returns the offset after the trailing whitespace.
-func (s *kqlScanner) binaryAt(i int, word string) (int, bool) {
+func (s *scanner) binaryAt(i int, word string) (int, bool) {
 	j := s.spacesFrom(i)
 	if j == i || !s.wordAt(j, word) {
 		return 0, false
@@ -120,7 +118,7 @@ func (s *kqlScanner) binaryAt(i int, word string) (int, bool) {
 }
 
 // notAt matches Kibana's Not: the keyword and whitespace.
-func (s *kqlScanner) notAt(i int) (int, bool) {
+func (s *scanner) notAt(i int) (int, bool) {
 	if !s.wordAt(i, "not") {
 		return 0, false
 	}
@@ -133,7 +131,7 @@ func (s *kqlScanner) notAt(i int) (int, bool) {
 
 // keywordAt reports whether an or/and/not keyword starts at i, which ends an
 // unquoted literal.
-func (s *kqlScanner) keywordAt(i int) bool {
+func (s *scanner) keywordAt(i int) bool {
 	if _, ok := s.binaryAt(i, "or"); ok {
 		return true
 	}
@@ -145,7 +143,7 @@ func (s *kqlScanner) keywordAt(i int) bool {
 }
 
 // accept consumes the keyword when it is next; op is "or", "and" or "not".
-func (s *kqlScanner) accept(op string) bool {
+func (s *scanner) accept(op string) bool {
 	var end int
 	var ok bool
 	if op == "not" {
@@ -161,7 +159,7 @@ func (s *kqlScanner) accept(op string) bool {
 
 // literal scans a quoted or unquoted literal at the current position. It
 // returns ok false, consuming nothing, when no literal starts here.
-func (s *kqlScanner) literal() (lit kqlLiteral, ok bool, err *KQLError) {
+func (s *scanner) literal() (lit literal, ok bool, err *Error) {
 	if s.peek() == '"' {
 		lit, err = s.quoted()
 		return lit, err == nil, err
@@ -170,22 +168,22 @@ func (s *kqlScanner) literal() (lit kqlLiteral, ok bool, err *KQLError) {
 }
 
 // quoted scans a double-quoted literal.
-func (s *kqlScanner) quoted() (kqlLiteral, *KQLError) {
+func (s *scanner) quoted() (literal, *Error) {
 	open := s.pos
 	var b strings.Builder
 	i := open + 1
 	for {
 		if i >= len(s.src) {
-			return kqlLiteral{}, kqlErrorAt(s.src, open, "unterminated quoted string")
+			return literal{}, errorAt(s.src, open, "unterminated quoted string")
 		}
 		c := s.src[i]
 		switch {
 		case c == '"':
 			s.pos = i + 1
-			return kqlLiteral{start: open, end: i + 1, quoted: true, frags: []string{b.String()}}, nil
+			return literal{start: open, end: i + 1, quoted: true, frags: []string{b.String()}}, nil
 		case c == '\\':
 			if r, n, ok, err := s.commonEscape(i); err != nil {
-				return kqlLiteral{}, err
+				return literal{}, err
 			} else if ok {
 				b.WriteRune(r)
 				i += n
@@ -207,7 +205,7 @@ func (s *kqlScanner) quoted() (kqlLiteral, *KQLError) {
 
 // unquoted scans an unquoted literal, stopping before a special character or
 // a keyword, and trims it as Kibana does.
-func (s *kqlScanner) unquoted() (kqlLiteral, bool, *KQLError) {
+func (s *scanner) unquoted() (literal, bool, *Error) {
 	start := s.pos
 	var frags []string
 	var b strings.Builder
@@ -216,13 +214,13 @@ func (s *kqlScanner) unquoted() (kqlLiteral, bool, *KQLError) {
 		c := s.src[i]
 		if c == '\\' {
 			if r, n, ok, err := s.commonEscape(i); err != nil {
-				return kqlLiteral{}, false, err
+				return literal{}, false, err
 			} else if ok {
 				b.WriteRune(r)
 				i += n
 				continue
 			}
-			if i+1 < len(s.src) && kqlSpecial(s.src[i+1]) {
+			if i+1 < len(s.src) && special(s.src[i+1]) {
 				b.WriteByte(s.src[i+1])
 				i += 2
 				continue
@@ -232,7 +230,7 @@ func (s *kqlScanner) unquoted() (kqlLiteral, bool, *KQLError) {
 				i += 1 + len(kw)
 				continue
 			}
-			return kqlLiteral{}, false, s.badEscape(i)
+			return literal{}, false, s.badEscape(i)
 		}
 		if c == '*' {
 			frags = append(frags, b.String())
@@ -249,26 +247,26 @@ func (s *kqlScanner) unquoted() (kqlLiteral, bool, *KQLError) {
 			i = j
 			continue
 		}
-		if kqlSpecial(c) || s.keywordAt(i) {
+		if special(c) || s.keywordAt(i) {
 			break
 		}
 		b.WriteByte(c)
 		i++
 	}
 	if i == start {
-		return kqlLiteral{}, false, nil
+		return literal{}, false, nil
 	}
 	s.pos = i
 	frags = append(frags, b.String())
-	frags[0] = strings.TrimLeftFunc(frags[0], kqlTrimmable)
+	frags[0] = strings.TrimLeftFunc(frags[0], trimmable)
 	last := len(frags) - 1
-	frags[last] = strings.TrimRightFunc(frags[last], kqlTrimmable)
-	return kqlLiteral{start: start, end: i, frags: frags}, true, nil
+	frags[last] = strings.TrimRightFunc(frags[last], trimmable)
+	return literal{start: start, end: i, frags: frags}, true, nil
 }
 
-// kqlTrimmable reports whether JavaScript's String.prototype.trim removes r,
+// trimmable reports whether JavaScript's String.prototype.trim removes r,
 // which Kibana applies to unquoted literals.
-func kqlTrimmable(r rune) bool {
+func trimmable(r rune) bool {
 	if r == '\uFEFF' {
 		return true
 	}
@@ -278,7 +276,7 @@ func kqlTrimmable(r rune) bool {
 // commonEscape decodes the escapes that quoted and unquoted literals share:
 // \t, \r, \n and \uXXXX (a UTF-16 surrogate pair written as two escapes is
 // one character). ok is false when the backslash at i starts none of them.
-func (s *kqlScanner) commonEscape(i int) (r rune, n int, ok bool, err *KQLError) {
+func (s *scanner) commonEscape(i int) (r rune, n int, ok bool, err *Error) {
 	if i+1 >= len(s.src) {
 		return 0, 0, false, nil
 	}
@@ -305,20 +303,20 @@ func (s *kqlScanner) commonEscape(i int) (r rune, n int, ok bool, err *KQLError)
 			return (hi-0xD800)<<10 + (lo - 0xDC00) + 0x10000, 12, true, nil
 		}
 	}
-	return 0, 0, false, kqlErrorAt(s.src, i, "\\u"+s.src[i+2:i+6]+" is half of a UTF-16 surrogate pair")
+	return 0, 0, false, errorAt(s.src, i, "\\u"+s.src[i+2:i+6]+" is half of a UTF-16 surrogate pair")
 }
 
 // utf16IsSurrogate reports whether r is a UTF-16 surrogate code unit.
 func utf16IsSurrogate(r rune) bool { return r >= 0xD800 && r <= 0xDFFF }
 
 // hex4 reads four hexadecimal digits at i.
-func (s *kqlScanner) hex4(i int) (rune, bool) {
+func (s *scanner) hex4(i int) (rune, bool) {
 	if i+4 > len(s.src) {
 		return 0, false
 	}
 	var v rune
 	for _, c := range []byte(s.src[i : i+4]) {
-		d, ok := jsonscan.Hex(c)
+		d, ok := hexDigit(c)
 		if !ok {
 			return 0, false
 		}
@@ -328,7 +326,7 @@ func (s *kqlScanner) hex4(i int) (rune, bool) {
 }
 
 // escapedKeyword returns "or", "and" or "not" as written at i, or "".
-func (s *kqlScanner) escapedKeyword(i int) string {
+func (s *scanner) escapedKeyword(i int) string {
 	for _, kw := range [...]string{"or", "and", "not"} {
 		if s.wordAt(i, kw) {
 			return s.src[i : i+len(kw)]
@@ -338,16 +336,16 @@ func (s *kqlScanner) escapedKeyword(i int) string {
 }
 
 // badEscape reports a backslash that starts no escape.
-func (s *kqlScanner) badEscape(i int) *KQLError {
+func (s *scanner) badEscape(i int) *Error {
 	if i+1 >= len(s.src) {
-		return kqlErrorAt(s.src, i, "backslash at end of query escapes nothing")
+		return errorAt(s.src, i, "backslash at end of query escapes nothing")
 	}
 	r, _ := utf8.DecodeRuneInString(s.src[i+1:])
-	return kqlErrorAt(s.src, i, "invalid escape \\"+string(r)+` (escape one of \ ( ) : < > " * { } or write \t \r \n \uXXXX)`)
+	return errorAt(s.src, i, "invalid escape \\"+string(r)+` (escape one of \ ( ) : < > " * { } or write \t \r \n \uXXXX)`)
 }
 
 // found describes what is at the current position, for error messages.
-func (s *kqlScanner) found() string {
+func (s *scanner) found() string {
 	if s.eof() {
 		return "end of query"
 	}
@@ -364,4 +362,17 @@ func (s *kqlScanner) found() string {
 	}
 	r, _ := utf8.DecodeRuneInString(s.src[s.pos:])
 	return strconv.Quote(string(r))
+}
+
+// hexDigit returns the value of one hexadecimal digit of a \u escape.
+func hexDigit(h byte) (v rune, ok bool) {
+	switch {
+	case h >= '0' && h <= '9':
+		return rune(h - '0'), true
+	case h >= 'a' && h <= 'f':
+		return rune(h-'a') + 10, true
+	case h >= 'A' && h <= 'F':
+		return rune(h-'A') + 10, true
+	}
+	return 0, false
 }

@@ -1,4 +1,4 @@
-package detect
+package kql
 
 import (
 	"bytes"
@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// kqlDoc decodes a JSON object as the package doc describes (UseNumber).
-func kqlDoc(tb testing.TB, s string) map[string]any {
+// doc decodes a JSON object as the package doc describes (UseNumber).
+func doc(tb testing.TB, s string) map[string]any {
 	tb.Helper()
 	d := json.NewDecoder(bytes.NewReader([]byte(s)))
 	d.UseNumber()
@@ -18,11 +18,11 @@ func kqlDoc(tb testing.TB, s string) map[string]any {
 	return m
 }
 
-func mustCompileKQL(tb testing.TB, query string) *Query {
+func mustCompile(tb testing.TB, query string) *Query {
 	tb.Helper()
-	q, err := CompileKQL(query)
+	q, err := Compile(query)
 	if err != nil {
-		tb.Fatalf("CompileKQL(%q): %v", query, err)
+		tb.Fatalf("Compile(%q): %v", query, err)
 	}
 	return q
 }
@@ -136,8 +136,8 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q := mustCompileKQL(t, tc.query)
-			if got := q.Match(kqlDoc(t, tc.doc)); got != tc.want {
+			q := mustCompile(t, tc.query)
+			if got := q.Match(doc(t, tc.doc)); got != tc.want {
 				t.Fatalf("%s on %s = %v, want %v (tree %s)", tc.query, tc.doc, got, tc.want, q)
 			}
 		})
@@ -146,7 +146,7 @@ func TestMatch(t *testing.T) {
 
 // TestMatchGoTypes covers leaves built by hand rather than by encoding/json.
 func TestMatchGoTypes(t *testing.T) {
-	q := mustCompileKQL(t, `n:200 and m > 1.5 and k < 3`)
+	q := mustCompile(t, `n:200 and m > 1.5 and k < 3`)
 	doc := map[string]any{"n": float64(200), "m": int64(2), "k": 2}
 	if !q.Match(doc) {
 		t.Fatalf("%s should match %v", q, doc)
@@ -158,7 +158,7 @@ func TestMatchGoTypes(t *testing.T) {
 	if q.Match(nil) {
 		t.Fatal("nil document matched")
 	}
-	bad := mustCompileKQL(t, `n:1`)
+	bad := mustCompile(t, `n:1`)
 	if bad.Match(map[string]any{"n": json.Number("1x")}) {
 		t.Fatal("malformed json.Number matched")
 	}
@@ -175,28 +175,28 @@ func TestCompareNum(t *testing.T) {
 		{"1e400", "1e399", 1}, {"1e-400", "0", 1}, {"007", "7", 0}, {"1.5", "1.50001", -1},
 	}
 	for _, tc := range cases {
-		a, ok1 := kqlParseNum(tc.a)
-		b, ok2 := kqlParseNum(tc.b)
+		a, ok1 := parseNum(tc.a)
+		b, ok2 := parseNum(tc.b)
 		if !ok1 || !ok2 {
 			t.Fatalf("parse %q/%q failed", tc.a, tc.b)
 		}
-		if got := kqlCompareNum(a, b); got != tc.want {
+		if got := compareNum(a, b); got != tc.want {
 			t.Errorf("compare(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
-		if got := kqlCompareNum(b, a); got != -tc.want {
+		if got := compareNum(b, a); got != -tc.want {
 			t.Errorf("compare(%s, %s) = %d, want %d", tc.b, tc.a, got, -tc.want)
 		}
 	}
 	for _, bad := range []string{"", "-", "1.", ".5", "1e", "1e+", "0x10", "1_000", "+1", "NaN", "1.2.3", "12a"} {
-		if _, ok := kqlParseNum(bad); ok {
-			t.Errorf("kqlParseNum(%q) accepted", bad)
+		if _, ok := parseNum(bad); ok {
+			t.Errorf("parseNum(%q) accepted", bad)
 		}
 	}
 }
 
-// kqlAllocCases are compiled once for the allocation test and benchmark:
+// allocCases are compiled once for the allocation test and benchmark:
 // the seed rule, the AKS kube-audit rule shape, and every node kind.
-func kqlAllocCases() []struct{ name, query, match, miss string } {
+func allocCases() []struct{ name, query, match, miss string } {
 	return []struct{ name, query, match, miss string }{
 		{
 			name:  "seed",
@@ -222,13 +222,13 @@ func kqlAllocCases() []struct{ name, query, match, miss string } {
 }
 
 func TestMatchAllocatesNothing(t *testing.T) {
-	for _, tc := range kqlAllocCases() {
-		q := mustCompileKQL(t, tc.query)
+	for _, tc := range allocCases() {
+		q := mustCompile(t, tc.query)
 		for _, d := range []struct {
 			doc  string
 			want bool
 		}{{tc.match, true}, {tc.miss, false}} {
-			doc := kqlDoc(t, d.doc)
+			doc := doc(t, d.doc)
 			if got := q.Match(doc); got != d.want {
 				t.Fatalf("%s: Match = %v, want %v", tc.name, got, d.want)
 			}
@@ -240,9 +240,9 @@ func TestMatchAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	for _, tc := range kqlAllocCases() {
-		q := mustCompileKQL(b, tc.query)
-		doc := kqlDoc(b, tc.match)
+	for _, tc := range allocCases() {
+		q := mustCompile(b, tc.query)
+		doc := doc(b, tc.match)
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -253,8 +253,8 @@ func BenchmarkMatch(b *testing.B) {
 }
 
 func TestMatchConcurrent(t *testing.T) {
-	q := mustCompileKQL(t, kqlAllocCases()[1].query)
-	doc := kqlDoc(t, kqlAllocCases()[1].match)
+	q := mustCompile(t, allocCases()[1].query)
+	doc := doc(t, allocCases()[1].match)
 	done := make(chan bool)
 	for range 8 {
 		go func() {
