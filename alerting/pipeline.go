@@ -186,7 +186,7 @@ func (p *Pipeline) record(ctx context.Context, messages int, res *detect.Result)
 				if c.held {
 					h := heldBack[g.rule.ID]
 					if h == nil {
-						h = &alert.HeldBack{Rule: g.rule.Info()}
+						h = &alert.HeldBack{Rule: ruleInfo(g.rule)}
 						heldBack[g.rule.ID] = h
 					}
 					h.Count++
@@ -403,7 +403,7 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 		sa := storedAlert{
 			Alert: alert.Alert{
 				ID:        id,
-				Rule:      g.rule.Info(),
+				Rule:      ruleInfo(g.rule),
 				State:     alert.StateNew,
 				Count:     1,
 				FirstSeen: t,

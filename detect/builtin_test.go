@@ -73,16 +73,21 @@ func TestSeedRuleMetadata(t *testing.T) {
 			t.Errorf("tag %d = %q, want %q", i, seed.Tags[i], wantTags[i])
 		}
 	}
-	info := seed.Info()
 	var ids []string
-	for _, tq := range info.Techniques {
-		ids = append(ids, tq.ID)
+	for _, th := range seed.Threat {
+		ids = append(ids, th.Tactic.ID)
+		for _, tech := range th.Technique {
+			ids = append(ids, tech.ID)
+			for _, sub := range tech.Subtechnique {
+				ids = append(ids, sub.ID)
+			}
+		}
 	}
 	if got := join(ids); got != "TA0005,T1562,T1562.001" {
 		t.Errorf("techniques = %s", got)
 	}
-	if len(info.Steps) != 3 {
-		t.Errorf("first investigation steps = %q, want 3", info.Steps)
+	if steps := detect.FirstSteps(seed.Note, 3); len(steps) != 3 {
+		t.Errorf("first investigation steps = %q, want 3", steps)
 	}
 	if seed.Suppression.Duration.Minutes() != 25 || len(seed.Suppression.GroupBy) != 2 || !seed.Suppression.SuppressMissing {
 		t.Errorf("suppression = %+v", seed.Suppression)

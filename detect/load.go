@@ -10,6 +10,8 @@ import (
 	"sort"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tripline/tripline/detect/ecs"
+	"github.com/tripline/tripline/detect/kql"
 )
 
 // LoadRules parses every *.toml file at the root of fsys, in name order.
@@ -91,7 +93,7 @@ func LoadExceptions(name string, data []byte) ([]Exception, error) {
 	var out []Exception
 	var errs []error
 	for i, x := range f.Exception {
-		q, err := CompileKQL(x.Query)
+		q, err := kql.Compile(x.Query)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("exceptions %s: exception %d (rule %s): %w", name, i+1, x.RuleID, err))
 			continue
@@ -116,7 +118,7 @@ func RunRuleTests(rules []*Rule) []TestOutcome {
 	for _, r := range rules {
 		for _, tc := range r.Tests {
 			o := TestOutcome{Rule: r, Test: tc}
-			ev, err := Normalize([]byte(tc.Record))
+			ev, err := ecs.Normalize([]byte(tc.Record))
 			switch {
 			case err != nil:
 				o.Problem = "record does not normalize: " + err.Error()

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/tripline/tripline/alert"
+	"github.com/tripline/tripline/detect/kql"
 )
 
 // Rule is one Elastic detection-rules TOML file, parsed and compiled.
@@ -43,16 +41,11 @@ type Rule struct {
 	Suppression Suppression
 
 	// Query is the compiled KQL query.
-	Query *Query
+	Query *kql.Query
 	// Tests are the rule's own test cases ([[tripline.tests]]).
 	Tests []RuleTest
 	// Extra holds every TOML key Tripline does not interpret, by dotted name.
 	Extra map[string]any
-
-	// info is what Info returns, made once: every new alert carries it,
-	// and reading the steps out of Note is not free.
-	infoOnce sync.Once
-	info     alert.RuleInfo
 }
 
 // Threat is one [[rule.threat]] entry (MITRE ATT&CK).
@@ -257,7 +250,7 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 		}
 	}
 	if r.Type == "query" && r.Language == "kuery" {
-		q, err := CompileKQL(r.QueryText)
+		q, err := kql.Compile(r.QueryText)
 		if err != nil {
 			errs = append(errs, positionQueryError(name, data, err))
 		}
@@ -267,34 +260,6 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 		return nil, errors.Join(errs...)
 	}
 	return r, nil
-}
-
-// Info is the summary an alert carries. It is made on first use: a rule
-// must not change once it is in use (NewEngine).
-func (r *Rule) Info() alert.RuleInfo {
-	r.infoOnce.Do(func() { r.info = r.makeInfo() })
-	info := r.info
-	// The caller owns what it gets.
-	info.Techniques = slices.Clone(info.Techniques)
-	info.Steps = slices.Clone(info.Steps)
-	return info
-}
-
-func (r *Rule) makeInfo() alert.RuleInfo {
-	info := alert.RuleInfo{ID: r.ID, Name: r.Name, Severity: r.Severity, RiskScore: r.RiskScore, Description: r.Description}
-	for _, t := range r.Threat {
-		if t.Tactic.ID != "" {
-			info.Techniques = append(info.Techniques, alert.Technique(t.Tactic))
-		}
-		for _, tech := range t.Technique {
-			info.Techniques = append(info.Techniques, alert.Technique(tech.ThreatRef))
-			for _, sub := range tech.Subtechnique {
-				info.Techniques = append(info.Techniques, alert.Technique(sub))
-			}
-		}
-	}
-	info.Steps = FirstSteps(r.Note, 3)
-	return info
 }
 
 // FirstSteps returns up to n list items of the note's first triage or
@@ -358,7 +323,7 @@ var queryKey = regexp.MustCompile(`(?m)^[ \t]*query[ \t]*=[ \t]*`)
 // RuleError positioned in the file: the query's start in the TOML text plus
 // the position inside the query.
 func positionQueryError(file string, data []byte, err error) error {
-	var ke *KQLError
+	var ke *kql.Error
 	if !errors.As(err, &ke) {
 		return &RuleError{File: file, Msg: "query: " + err.Error()}
 	}

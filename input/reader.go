@@ -191,9 +191,19 @@ func (r *Reader) fail(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = ErrTruncated
 	}
-	r.err = fmt.Errorf("at byte %d: %w", r.off, err)
+	r.err = &Error{Offset: r.off, Err: err}
 	return r.err
 }
+
+// Error is an error that stopped a Reader: where, and why.
+type Error struct {
+	Offset int64
+	Err    error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("at byte %d: %v", e.Offset, e.Err) }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // object reads an object. When its first key is "records" holding an
 // array, it positions the Reader inside that array and reports streamed;

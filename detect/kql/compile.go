@@ -118,21 +118,22 @@ type Term struct {
 	Literal string
 }
 
-// Prefilter returns alternatives such that any document the query matches
-// has, for at least one Term, a string leaf value of Term.Field (any element,
-// when the field is multi-valued) containing Term.Literal as a case-sensitive
-// substring. ok is false when no such set can be derived: when the query can
-// match through not, field:*, a range, or a value that also matches numbers
-// or booleans. For field:pattern the longest literal fragment of the pattern
-// is used; for a and b the side with fewer, then longer, terms; for a or b
-// the union of both sides. The slice is a fresh copy owned by the caller.
-func (q *Query) Prefilter() (terms []Term, ok bool) { return q.root.prefilter(nil) }
+// A Clause holds for a document when, for at least one of its Terms, a
+// string leaf value of Term.Field (any element, when the field is
+// multi-valued) contains Term.Literal as a case-sensitive substring.
+type Clause []Term
 
-// PrefilterFields is Prefilter restricted to terms whose field keep accepts
-// (the engine excludes fields that normalization synthesizes, whose values
-// never appear in a record's bytes): for a and b, a side naming only
-// rejected fields is passed over in favour of the other.
-func (q *Query) PrefilterFields(keep func(field string) bool) (terms []Term, ok bool) {
+// Prefilter returns clauses that every document the query matches
+// satisfies, all of them: what an engine can search for in a record before
+// decoding it. It returns none when nothing can be derived (a query that
+// can match through not, field:*, a range, or a value that also matches
+// numbers or booleans). keep, when not nil, says which fields terms may name
+// (an engine excludes fields whose values it synthesizes). For a and b the
+// clauses of both sides; for a or b one clause, the union of each side's
+// most selective clause (fewest terms, then the longest shortest literal);
+// for field:pattern one clause per literal fragment. The slices are fresh
+// copies owned by the caller.
+func (q *Query) Prefilter(keep func(field string) bool) []Clause {
 	return q.root.prefilter(keep)
 }
 
@@ -144,9 +145,8 @@ type node interface {
 	write(b *strings.Builder)
 	// fields reports every field name the node references.
 	fields(add func(string))
-	// prefilter derives terms (see Query.Prefilter); keep, when not nil,
-	// says which fields terms may name.
-	prefilter(keep func(field string) bool) ([]Term, bool)
+	// prefilter derives clauses (see Query.Prefilter).
+	prefilter(keep func(field string) bool) []Clause
 }
 
 // andNode matches when every kid matches.
@@ -337,18 +337,18 @@ func (n *wildcardNode) fields(add func(string)) { add(n.path.name) }
 func (n *existsNode) fields(add func(string))   { add(n.path.name) }
 func (n *rangeNode) fields(add func(string))    { add(n.path.name) }
 
-// termsBetter reports whether terms a make a better prefilter than b:
-// fewer alternatives, then a longer shortest literal.
-func termsBetter(a, b []Term) bool {
+// better reports whether clause a is more selective than b: fewer terms,
+// then a longer shortest literal.
+func better(a, b Clause) bool {
 	if len(a) != len(b) {
 		return len(a) < len(b)
 	}
 	return shortest(a) > shortest(b)
 }
 
-func shortest(ts []Term) int {
+func shortest(c Clause) int {
 	m := -1
-	for _, t := range ts {
+	for _, t := range c {
 		if m < 0 || len(t.Literal) < m {
 			m = len(t.Literal)
 		}
@@ -356,57 +356,56 @@ func shortest(ts []Term) int {
 	return m
 }
 
-func (n *andNode) prefilter(keep func(string) bool) ([]Term, bool) {
-	var best []Term
-	found := false
+func (n *andNode) prefilter(keep func(string) bool) []Clause {
+	var out []Clause
 	for _, k := range n.kids {
-		ts, ok := k.prefilter(keep)
-		if ok && (!found || termsBetter(ts, best)) {
-			best, found = ts, true
-		}
+		out = append(out, k.prefilter(keep)...)
 	}
-	return best, found
+	return out
 }
 
-func (n *orNode) prefilter(keep func(string) bool) ([]Term, bool) {
-	var all []Term
+func (n *orNode) prefilter(keep func(string) bool) []Clause {
+	var merged Clause
 	for _, k := range n.kids {
-		ts, ok := k.prefilter(keep)
-		if !ok {
-			return nil, false
+		cs := k.prefilter(keep)
+		if len(cs) == 0 {
+			return nil
 		}
-		for _, t := range ts {
-			if !slices.Contains(all, t) {
-				all = append(all, t)
+		best := cs[0]
+		for _, c := range cs[1:] {
+			if better(c, best) {
+				best = c
+			}
+		}
+		for _, t := range best {
+			if !slices.Contains(merged, t) {
+				merged = append(merged, t)
 			}
 		}
 	}
-	return all, true
+	return []Clause{merged}
 }
 
-func (n *notNode) prefilter(func(string) bool) ([]Term, bool)    { return nil, false }
-func (n *existsNode) prefilter(func(string) bool) ([]Term, bool) { return nil, false }
-func (n *rangeNode) prefilter(func(string) bool) ([]Term, bool)  { return nil, false }
+func (n *notNode) prefilter(func(string) bool) []Clause    { return nil }
+func (n *existsNode) prefilter(func(string) bool) []Clause { return nil }
+func (n *rangeNode) prefilter(func(string) bool) []Clause  { return nil }
 
-func (n *isNode) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *isNode) prefilter(keep func(string) bool) []Clause {
 	if n.val.isNum || n.val.isBool || (keep != nil && !keep(n.path.name)) {
-		return nil, false
+		return nil
 	}
-	return []Term{{Field: n.path.name, Literal: n.val.text}}, true
+	return []Clause{{{Field: n.path.name, Literal: n.val.text}}}
 }
 
-func (n *wildcardNode) prefilter(keep func(string) bool) ([]Term, bool) {
+func (n *wildcardNode) prefilter(keep func(string) bool) []Clause {
 	if keep != nil && !keep(n.path.name) {
-		return nil, false
+		return nil
 	}
-	longest := ""
+	var out []Clause
 	for _, f := range n.frags {
-		if len(f) > len(longest) {
-			longest = f
+		if f != "" {
+			out = append(out, Clause{{Field: n.path.name, Literal: f}})
 		}
 	}
-	if longest == "" {
-		return nil, false
-	}
-	return []Term{{Field: n.path.name, Literal: longest}}, true
+	return out
 }

@@ -46,69 +46,68 @@ func TestFields(t *testing.T) {
 func TestPrefilter(t *testing.T) {
 	cases := []struct {
 		name, query string
-		want        []Term
-		ok          bool
+		want        []Clause
 	}{
-		{"single", `a:foo`, []Term{{"a", "foo"}}, true},
-		{"and picks the longer literal", `a:foo and b:foobar`, []Term{{"b", "foobar"}}, true},
-		{"and picks fewer terms", `a:(x1 or x2) and b:y`, []Term{{"b", "y"}}, true},
-		{"and skips sides without terms", `not a:x and b:yy and c > 3`, []Term{{"b", "yy"}}, true},
-		{"or unions", `a:foo or b:bar`, []Term{{"a", "foo"}, {"b", "bar"}}, true},
-		{"or dedups", `a:(foo or foo)`, []Term{{"a", "foo"}}, true},
-		{"wildcard longest fragment", `u:system\:node\:*`, []Term{{"u", "system:node:"}}, true},
-		{"wildcard middle fragment", `u:*a*longest*b*`, []Term{{"u", "longest"}}, true},
-		{"seed rule", `event.dataset:azure.activitylogs and azure.activitylogs.operation_name:"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE" and event.outcome:(Success or success)`,
-			[]Term{{"azure.activitylogs.operation_name", "MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE"}}, true},
-		{"not", `not a:x`, nil, false},
-		{"exists", `a:*`, nil, false},
-		{"pattern without literal", `a:**`, nil, false},
-		{"range", `a > 1`, nil, false},
-		{"number", `a:200`, nil, false},
-		{"boolean", `a:true`, nil, false},
-		{"or with an unusable side", `a:x or not b:y`, nil, false},
-		{"and with no usable side", `a:1 and not b:y`, nil, false},
+		{"single", `a:foo`, []Clause{{{"a", "foo"}}}},
+		{"and keeps both sides", `a:foo and b:foobar`, []Clause{{{"a", "foo"}}, {{"b", "foobar"}}}},
+		{"and skips sides without terms", `not a:x and b:yy and c > 3`, []Clause{{{"b", "yy"}}}},
+		{"or unions", `a:foo or b:bar`, []Clause{{{"a", "foo"}, {"b", "bar"}}}},
+		{"or dedups", `a:(foo or foo)`, []Clause{{{"a", "foo"}}}},
+		{"or takes each side's most selective clause", `(a:(x1 or x2) and b:yy) or c:z`, []Clause{{{"b", "yy"}, {"c", "z"}}}},
+		{"wildcard fragments", `u:*a*longest*`, []Clause{{{"u", "a"}}, {{"u", "longest"}}}},
+		{"wildcard prefix", `u:system\:node\:*`, []Clause{{{"u", "system:node:"}}}},
+		{"not", `not a:x`, nil},
+		{"exists", `a:*`, nil},
+		{"pattern without literal", `a:**`, nil},
+		{"range", `a > 1`, nil},
+		{"number", `a:200`, nil},
+		{"boolean", `a:true`, nil},
+		{"or with an unusable side", `a:x or not b:y`, nil},
+		{"and with no usable side", `a:1 and not b:y`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := mustCompile(t, tc.query).Prefilter()
-			if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("Prefilter(%q) = %v, %v; want %v, %v", tc.query, got, ok, tc.want, tc.ok)
+			got := mustCompile(t, tc.query).Prefilter(nil)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Prefilter(%q) = %v; want %v", tc.query, got, tc.want)
 			}
 		})
+	}
+	q := mustCompile(t, `a:foo and b:bar`)
+	if got := q.Prefilter(func(f string) bool { return f != "a" }); !reflect.DeepEqual(got, []Clause{{{"b", "bar"}}}) {
+		t.Errorf("keep: %v", got)
 	}
 }
 
 // TestPrefilterSound checks the Prefilter contract on the match table's
-// documents: whenever a query matches, some term's literal is in a string
-// value of its field.
+// documents: whenever a query matches, every clause has a term whose
+// literal is in a string value of its field.
 func TestPrefilterSound(t *testing.T) {
 	docs := []string{
 		`{"a":"foo","b":"foobar"}`, `{"a":["x","foo"]}`, `{"b":"bar"}`, `{"u":"system:node:1"}`,
 		`{"a":{"b":"x"},"a.b":"y"}`, `{"a":200,"b":"200"}`,
 	}
 	queries := []string{
-		`a:foo and b:foobar`, `a:foo or b:bar`, `u:system\:node\:*`, `a.b:(x or y)`, `b:200`, `a:*foo*`,
+		`a:foo and b:foobar`, `a:foo or b:bar`, `u:system\:node\:*`, `a.b:(x or y)`, `b:200`, `a:*foo*`, `(a:foo and b:*bar) or u:*node*`,
 	}
 	for _, qs := range queries {
 		q := mustCompile(t, qs)
-		terms, ok := q.Prefilter()
-		if !ok {
-			continue
-		}
 		for _, ds := range docs {
 			doc := doc(t, ds)
 			if !q.Match(doc) {
 				continue
 			}
-			found := false
-			for _, term := range terms {
-				probe := &wildcardNode{path: newPath(term.Field), frags: []string{"", term.Literal, ""}}
-				if probe.match(doc) {
-					found = true
+			for _, clause := range q.Prefilter(nil) {
+				found := false
+				for _, term := range clause {
+					probe := &wildcardNode{path: newPath(term.Field), frags: []string{"", term.Literal, ""}}
+					if probe.match(doc) {
+						found = true
+					}
 				}
-			}
-			if !found {
-				t.Errorf("%s matches %s but no prefilter term %v is present", qs, ds, terms)
+				if !found {
+					t.Errorf("%s matches %s but no term of clause %v is present", qs, ds, clause)
+				}
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func FuzzCompileKQL(f *testing.F) {
 			t.Fatalf("unstable or invalid String for %q: %q", query, s)
 		}
 		q.Fields()
-		q.Prefilter()
+		q.Prefilter(nil)
 		for _, d := range docs {
 			q.Match(d)
 		}

@@ -1,10 +1,11 @@
-package detect
+package ecs
 
 import (
 	"bytes"
 	"testing"
 
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/input"
 )
 
 // corpusRecords returns records of the benchmark corpus that contain sub.
@@ -12,11 +13,16 @@ func corpusRecords(b *testing.B, sub string, n int) [][]byte {
 	c := corpus.Generate(corpus.Options{Messages: 40})
 	var out [][]byte
 	for _, m := range c.Bodies {
-		SplitRecords(m, func(r RawRecord) {
-			if len(out) < n && bytes.Contains(r.Bytes, []byte(sub)) {
-				out = append(out, r.Bytes)
+		in := input.NewReader(bytes.NewReader(m))
+		for {
+			r, err := in.Next()
+			if err != nil {
+				break
 			}
-		}, func(int, int64, string) {})
+			if len(out) < n && bytes.Contains(r.Bytes, []byte(sub)) {
+				out = append(out, bytes.Clone(r.Bytes))
+			}
+		}
 	}
 	if len(out) == 0 {
 		b.Fatalf("no record holds %q", sub)

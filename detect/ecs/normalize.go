@@ -1,4 +1,4 @@
-package detect
+package ecs
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -39,16 +40,9 @@ var ErrNotAzureRecord = errors.New("not an Azure activity, Event Grid or resourc
 //     properties.log parsed under azure.platformlogs.properties.log;
 //   - everything carrying operationName otherwise is an Activity Log record.
 func Normalize(raw []byte) (*Event, error) {
-	rec, ok := decodeObjectFast(string(raw))
-	if !ok {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&rec); err != nil {
-			return nil, errors.New("record is not a JSON object: " + jsonProblem(err))
-		}
-		if rec == nil {
-			return nil, errors.New("record is null")
-		}
+	rec, err := decodeObject(raw)
+	if err != nil {
+		return nil, errors.New("record is not a JSON object: " + jsonProblem(err))
 	}
 	return normalizeDecoded(rec, raw)
 }
@@ -326,7 +320,7 @@ func normalizePlatformLog(rec map[string]any, raw []byte) (*Event, error) {
 		p := props
 		pl["properties"] = p
 		if logText, ok := props["log"].(string); ok {
-			audit, err := decodeObject(logText)
+			audit, err := decodeObject([]byte(logText))
 			if err == nil {
 				p["log"] = audit
 				if isAuditEvent(audit) {
@@ -556,11 +550,10 @@ func digest(b []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func decodeObject(s string) (map[string]any, error) {
-	if m, ok := decodeObjectFast(s); ok {
-		return m, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(s))
+// decodeObject is the one decoder of records: encoding/json with UseNumber,
+// so that numbers keep their text (see the package doc).
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
@@ -569,7 +562,17 @@ func decodeObject(s string) (map[string]any, error) {
 	if m == nil {
 		return nil, errors.New("null")
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the object")
+	}
 	return m, nil
+}
+
+func jsonProblem(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
 }
 
 // asObject accepts an object or a JSON string holding one.
@@ -578,7 +581,7 @@ func asObject(v any) map[string]any {
 	case map[string]any:
 		return t
 	case string:
-		m, err := decodeObject(t)
+		m, err := decodeObject([]byte(t))
 		if err == nil {
 			return m
 		}

@@ -1,23 +1,25 @@
-package detect
+package detect_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/detect/kql"
 	"github.com/tripline/tripline/detect/rules"
 )
 
 // diffEngine is the built-in rules plus rules that exercise the prefilter
 // on other fields: wildcards, nested audit fields, value lists, fields it
 // must not use.
-func diffEngine(t testing.TB) *Engine {
+func diffEngine(t testing.TB) *detect.Engine {
 	t.Helper()
-	all, err := LoadRules(rules.FS)
+	all, err := detect.LoadRules(rules.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,13 +32,13 @@ func diffEngine(t testing.TB) *Engine {
 		"props":       `azure.activitylogs.properties.entity:*/diagnosticSettings/* or message:*Forbidden*`,
 	}
 	for _, id := range sortedKeys(extra) {
-		q, err := CompileKQL(extra[id])
+		q, err := kql.Compile(extra[id])
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		all = append(all, &Rule{ID: id, File: id, Name: id, Query: q})
+		all = append(all, &detect.Rule{ID: id, File: id, Name: id, Query: q})
 	}
-	e, err := NewEngine(all, nil)
+	e, err := detect.NewEngine(all, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,125 +50,8 @@ func sortedKeys(m map[string]string) []string {
 	for k := range m {
 		ks = append(ks, k)
 	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
+	sort.Strings(ks)
 	return ks
-}
-
-// splitLevel reports whether a skip comes from splitting (as opposed to
-// Normalize, which the fast path runs only on candidates).
-func splitLevel(s Skip) bool {
-	return s.Reason == "record is not a JSON object" || strings.HasPrefix(s.Reason, "not valid JSON")
-}
-
-type matchKey struct {
-	rule             string
-	message, record  int
-	identity, source string
-}
-
-// checkSame fails when Evaluate and EvaluateReference disagree on msgs.
-func checkSame(t *testing.T, e *Engine, msgs ...[]byte) {
-	t.Helper()
-	var fast, ref Result
-	for i, m := range msgs {
-		e.Evaluate(i, m, &fast)
-		e.EvaluateReference(i, m, &ref)
-	}
-	compareResults(t, &fast, &ref)
-}
-
-// compareResults fails when a fast path's result differs from the
-// reference's: records, matches (with their events), duplicates, exceptions
-// and the skips of splitting must be equal, and every skip the fast path
-// reports the reference reports too (the fast path decodes only the records
-// some rule may match, so it reports fewer records that do not decode).
-func compareResults(t *testing.T, fast, ref *Result) {
-	t.Helper()
-	if fast.Records != ref.Records {
-		t.Errorf("records: fast %d, reference %d", fast.Records, ref.Records)
-	}
-	keys := func(r *Result) []matchKey {
-		var out []matchKey
-		for _, m := range r.Matches {
-			out = append(out, matchKey{m.Rule.ID, m.Message, m.Record, m.Event.Identity, m.Event.Source})
-		}
-		return out
-	}
-	if fk, rk := keys(fast), keys(ref); !reflect.DeepEqual(fk, rk) {
-		t.Errorf("matches differ:\nfast      %v\nreference %v", fk, rk)
-	} else {
-		for i := range fast.Matches {
-			if !reflect.DeepEqual(fast.Matches[i].Event, ref.Matches[i].Event) {
-				t.Errorf("match %d: events differ", i)
-			}
-		}
-	}
-	if fast.Duplicates != ref.Duplicates || fast.Excepted != ref.Excepted {
-		t.Errorf("duplicates/excepted: fast %d/%d, reference %d/%d", fast.Duplicates, fast.Excepted, ref.Duplicates, ref.Excepted)
-	}
-	var fs, rs []Skip
-	for _, s := range fast.Skips {
-		if splitLevel(s) {
-			fs = append(fs, s)
-		}
-	}
-	for _, s := range ref.Skips {
-		if splitLevel(s) {
-			rs = append(rs, s)
-		}
-	}
-	if !reflect.DeepEqual(fs, rs) {
-		t.Errorf("split skips differ:\nfast      %v\nreference %v", fs, rs)
-	}
-	// Every skip the fast path reports, the reference reports too.
-	all := map[Skip]bool{}
-	for _, s := range ref.Skips {
-		all[s] = true
-	}
-	for _, s := range fast.Skips {
-		if !all[s] {
-			t.Errorf("fast path skip %v not reported by the reference", s)
-		}
-	}
-}
-
-// checkSplit fails when the fast splitter (with its fallback) and
-// SplitRecords cut msg differently.
-func checkSplit(t *testing.T, msg []byte) {
-	t.Helper()
-	type ev struct {
-		rec    int
-		off    int64
-		body   string
-		reason string
-	}
-	var want, got []ev
-	SplitRecords(msg, func(r RawRecord) { want = append(want, ev{r.Index, r.Offset, string(r.Bytes), ""}) },
-		func(rec int, off int64, reason string) { want = append(want, ev{rec, off, "", reason}) })
-	sp := &splitter{}
-	sp.split(msg)
-	index := 0
-	for _, s := range sp.spans {
-		if s.obj {
-			got = append(got, ev{index, int64(s.start), string(msg[s.start:s.end]), ""})
-		} else {
-			got = append(got, ev{index, int64(s.start), "", "record is not a JSON object"})
-		}
-		index++
-	}
-	if sp.tail >= 0 {
-		splitRecordsFrom(msg, int64(sp.tail), sp.tailIndex, func(r RawRecord) { got = append(got, ev{r.Index, r.Offset, string(r.Bytes), ""}) },
-			func(rec int, off int64, reason string) { got = append(got, ev{rec, off, "", reason}) })
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("split of %q:\nfast      %v\nreference %v", msg, got, want)
-	}
 }
 
 const seedRec = `{"time":"2026-11-07T08:00:00Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-AKS-PROD/PROVIDERS/MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/C1","operationName":"%s","category":"Administrative","resultType":"%s","correlationId":"c-%d","callerIpAddress":"203.0.113.77","identity":{"authorization":{"evidence":{"role":"Owner","principalId":"p1"}},"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name":"dana.okafor@contoso-example.com"}},"properties":{"entity":"/x/diagnosticSettings/y","statusMessage":"Forbidden here"}}`
@@ -234,71 +119,121 @@ func diffCases() map[string]string {
 	}
 }
 
-func TestFastPathMatchesReference(t *testing.T) {
+
+func TestEngineMatchesReference(t *testing.T) {
 	e := diffEngine(t)
 	cases := diffCases()
 	for _, name := range sortedKeys(cases) {
 		msg := []byte(cases[name])
-		t.Run(name, func(t *testing.T) {
-			checkSplit(t, msg)
-			checkSame(t, e, msg)
-		})
+		t.Run(name, func(t *testing.T) { checkAgainstReference(t, e, msg) })
 	}
-	// The repository's examples and samples, one message each.
-	for _, dir := range []string{"../examples", "testdata"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Run(filepath.Base(f), func(t *testing.T) {
-				checkSplit(t, b)
-				checkSame(t, e, b)
-			})
+	// The repository's examples, one message each.
+	files, _ := filepath.Glob(filepath.Join("..", "examples", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Run(filepath.Base(f), func(t *testing.T) { checkAgainstReference(t, e, b) })
 	}
+	// The benchmark corpus, as a batch.
+	c := corpus.Generate(corpus.Options{Messages: 20})
+	t.Run("corpus", func(t *testing.T) { checkAgainstReference(t, e, c.Bodies...) })
 	// Every case at once, as one batch.
 	var all [][]byte
 	for _, name := range sortedKeys(cases) {
 		all = append(all, []byte(cases[name]))
 	}
-	checkSame(t, e, all...)
+	checkAgainstReference(t, e, all...)
 }
 
-func TestFastPathFindsPlantedMatches(t *testing.T) {
+// TestReferenceIsValidOnCases keeps the differential test honest: most
+// cases must be valid JSON, so that the reference really is compared.
+func TestReferenceIsValidOnCases(t *testing.T) {
+	e := diffEngine(t)
+	valid := 0
+	cases := diffCases()
+	for _, name := range sortedKeys(cases) {
+		if _, ok := reference(e, []byte(cases[name])); ok {
+			valid++
+		}
+	}
+	if valid < len(cases)*2/3 {
+		t.Fatalf("only %d of %d cases are valid JSON", valid, len(cases))
+	}
+}
+
+func TestEngineFindsPlantedMatches(t *testing.T) {
 	e := diffEngine(t)
 	cases := diffCases()
-	var res Result
 	for _, name := range []string{"seed match", "escaped \\u0041 in op", "escaped \\/ in op", "mixed case Event Grid", "kube match", "kube escaped two levels", "kube escaped u in u", "kube escaped digit", "long s Event Grid"} {
-		before := len(res.Matches)
-		e.Evaluate(0, []byte(cases[name]), &res)
-		if len(res.Matches) == before {
-			t.Errorf("%s: no match", name)
+		if _, err := firstMatch(e, []byte(cases[name])); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
 
-func FuzzFastPath(f *testing.F) {
+// TestNonMatchingRecordsAllocateNothing: a record no rule can match is cut
+// and searched without an allocation by the built-in rules (a message may
+// allocate a few times when its cutter is not in the pool). The records are
+// the corpus's, less those that hold "delete" in any case (near misses,
+// which are decoded).
+func TestNonMatchingRecordsAllocateNothing(t *testing.T) {
+	builtin, err := detect.LoadRules(rules.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := detect.NewEngine(builtin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := corpus.Generate(corpus.Options{Messages: 4, RecordsPerMessage: 200, MatchPerMille: -1})
+	var kept []string
+	for i, body := range c.Bodies {
+		recs, ok := referenceCut(i, body)
+		if !ok {
+			t.Fatal("corpus body is not valid JSON")
+		}
+		for _, r := range recs {
+			if !strings.Contains(strings.ToLower(string(r.raw)), "delete") {
+				kept = append(kept, string(r.raw))
+			}
+		}
+	}
+	if len(kept) < 400 {
+		t.Fatalf("only %d records kept", len(kept))
+	}
+	msg := []byte(`{"records":[` + strings.Join(kept, ",") + `]}`)
+	var res detect.Result
+	allocs := testing.AllocsPerRun(20, func() {
+		res = detect.Result{}
+		e.Evaluate(0, msg, &res)
+	})
+	if res.Records != len(kept) || len(res.Matches) != 0 {
+		t.Fatalf("records = %d, matches = %d; want %d, 0", res.Records, len(res.Matches), len(kept))
+	}
+	if allocs/float64(len(kept)) >= 0.01 {
+		t.Fatalf("%.1f allocations per message of %d records that no rule can match", allocs, len(kept))
+	}
+}
+
+func FuzzEvaluate(f *testing.F) {
 	for _, c := range diffCases() {
 		f.Add([]byte(c))
 	}
-	for _, p := range []string{"../examples/*.json"} {
-		files, _ := filepath.Glob(p)
-		for _, file := range files {
-			if b, err := os.ReadFile(file); err == nil && len(b) < 64<<10 {
-				f.Add(b)
-			}
+	files, _ := filepath.Glob("../examples/*.json")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil && len(b) < 64<<10 {
+			f.Add(b)
 		}
 	}
 	e := diffEngine(f)
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		checkSplit(t, msg)
-		checkSame(t, e, msg)
-		// The same message as it looks one string level down (a record
-		// nested in another record's string), to cross escape levels.
-		if i := bytes.IndexByte(msg, '{'); i >= 0 {
-			checkSame(t, e, msg[i:])
+		checkAgainstReference(t, e, msg)
+		// The same message from its first object on, to start inside
+		// strings and records.
+		if i := strings.IndexByte(string(msg), '{'); i > 0 {
+			checkAgainstReference(t, e, msg[i:])
 		}
 	})
 }
