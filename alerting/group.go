@@ -13,6 +13,7 @@ import (
 
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/detect/ecs"
 )
 
 // Limits of one group document. A document holds the current alert of its
@@ -197,7 +198,7 @@ type group struct {
 // stable between the Activity Log and Event Grid. A rule without group_by
 // groups by record identity (every distinct record is its own alert, and a
 // redelivery of it is recognised).
-func groupKey(r *detect.Rule, ev *detect.Event) (key string, values map[string]string) {
+func groupKey(r *detect.Rule, ev *ecs.Event) (key string, values map[string]string) {
 	values = map[string]string{}
 	s := r.Suppression
 	if len(s.GroupBy) == 0 {
@@ -222,7 +223,7 @@ func groupKey(r *detect.Rule, ev *detect.Event) (key string, values map[string]s
 // fieldString reads a field by its dotted path (keys containing dots are
 // found too); arrays are joined with commas in sorted order.
 func fieldString(doc map[string]any, path string) (string, bool) {
-	v, ok := lookup(doc, path)
+	v, ok := ecs.Lookup(doc, path)
 	if !ok || v == nil {
 		return "", false
 	}
@@ -250,23 +251,6 @@ func fieldString(doc map[string]any, path string) (string, bool) {
 		return strings.Join(ss, ","), true
 	}
 	return "", false
-}
-
-func lookup(m map[string]any, path string) (any, bool) {
-	if v, ok := m[path]; ok {
-		return v, true
-	}
-	for i := len(path) - 1; i > 0; i-- {
-		if path[i] != '.' {
-			continue
-		}
-		if sub, ok := m[path[:i]].(map[string]any); ok {
-			if v, ok := lookup(sub, path[i+1:]); ok {
-				return v, true
-			}
-		}
-	}
-	return nil, false
 }
 
 func groupDocID(ruleID, key string) string {

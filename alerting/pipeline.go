@@ -61,7 +61,7 @@ type Pipeline struct {
 	Notifier Notifier
 	// TTL is how long a group document lives after its last change.
 	TTL time.Duration
-	// CheckEveryRecord decodes every record (detect.Engine.EvaluateReference)
+	// CheckEveryRecord decodes every record (detect.Result.DecodeAll)
 	// instead of only those some rule may match, so that every record that
 	// is not valid JSON or not an Azure record is reported as a skip. The
 	// alerts are the same; it is several times slower (scan --check-records).
@@ -120,53 +120,20 @@ func (p *Pipeline) logger() *slog.Logger {
 // error only when an alert could not be recorded durably (store failure); a
 // batch with no match makes no store call at all.
 func (p *Pipeline) Process(ctx context.Context, messages [][]byte) (*Outcome, error) {
-	var res detect.Result
+	res := detect.Result{DecodeAll: p.CheckEveryRecord}
 	for i, m := range messages {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if p.CheckEveryRecord {
-			p.Engine.EvaluateReference(i, m, &res)
-		} else {
-			p.Engine.Evaluate(i, m, &res)
-		}
+		p.Engine.Evaluate(i, m, &res)
 	}
-	return p.record(ctx, len(messages), &res)
+	return p.Record(ctx, len(messages), &res)
 }
 
-// Batch is a batch of messages as a handler received it.
-type Batch interface {
-	// Encoded returns the batch still escaped as the Functions host sends
-	// Event Hubs batches, when the handler has it so: the content of a
-	// JSON string holding a JSON array of JSON strings, one per message.
-	Encoded() (text []byte, ok bool)
-	// Bodies returns the messages, decoding them if need be.
-	Bodies() ([][]byte, error)
-}
-
-// ProcessBatch is Process for a batch as the handler received it: an
-// escaped batch is evaluated in place (detect.Engine.EvaluateBatch), without
-// unescaping the records no rule can match; anything else is decoded and
-// goes to Process.
-func (p *Pipeline) ProcessBatch(ctx context.Context, b Batch) (*Outcome, error) {
-	if text, ok := b.Encoded(); ok && !p.CheckEveryRecord {
-		var res detect.Result
-		if n, ok := p.Engine.EvaluateBatch(text, &res); ok {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return p.record(ctx, n, &res)
-		}
-	}
-	bodies, err := b.Bodies()
-	if err != nil {
-		return nil, err
-	}
-	return p.Process(ctx, bodies)
-}
-
-// record records the alerts of an evaluated batch.
-func (p *Pipeline) record(ctx context.Context, messages int, res *detect.Result) (*Outcome, error) {
+// Record records the alerts of evaluated messages (scan evaluates its
+// records itself, cut once as it reads them). Like Process, it fails only
+// when an alert could not be made durable.
+func (p *Pipeline) Record(ctx context.Context, messages int, res *detect.Result) (*Outcome, error) {
 	out := &Outcome{Messages: messages, Records: res.Records, Skips: res.Skips, Matched: len(res.Matches), Excepted: res.Excepted}
 	if len(res.Matches) == 0 {
 		return out, nil

@@ -31,27 +31,12 @@ type metaWarning struct {
 	err error
 }
 
-// decodeInvocation turns a request body into an Invocation for route r.
-// The returned error describes what is wrong with the envelope (it becomes a
-// 400); warnings describe ignored Metadata problems.
+// decodeInvocation turns a request body into an Invocation for route r,
+// with encoding/json: the one envelope decoder. Every body is a fresh copy,
+// owned by the Invocation. The returned error describes what is wrong with
+// the envelope (it becomes a 400); warnings describe ignored Metadata
+// problems.
 func decodeInvocation(r *Route, body []byte) (*Invocation, []metaWarning, error) {
-	return decodeInvocationInto(r, body, nil)
-}
-
-// decodeInvocationInto is decodeInvocation that may write the message bodies
-// into scratch (see decodeEventHubFastInto).
-func decodeInvocationInto(r *Route, body, scratch []byte) (*Invocation, []metaWarning, error) {
-	if r.Trigger == EventHubBatch && r.DataType == DataTypeString {
-		if inv, warns, ok := decodeEventHubFastInto(r, body, scratch); ok {
-			return inv, warns, nil
-		}
-	}
-	return decodeInvocationGeneral(r, body)
-}
-
-// decodeInvocationGeneral is decodeInvocation without the fast path
-// (decode_fast.go): it takes every form the host may send.
-func decodeInvocationGeneral(r *Route, body []byte) (*Invocation, []metaWarning, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, nil, errors.New("empty request body: want a JSON object {\"Data\":{...},\"Metadata\":{...}}")

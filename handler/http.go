@@ -63,9 +63,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 	start := time.Now()
-	// The request body and the decoded message bodies live in pooled
-	// buffers, returned when the answer is written: Func must not keep
-	// Message.Body past Invoke (see Func).
+	// The request body lives in a pooled buffer, returned when the answer
+	// is written; the Invocation is decoded out of it into memory of its
+	// own (see Func).
 	bufs := s.getBuffers()
 	defer s.putBuffers(bufs)
 	body, err := s.readBody(w, r, bufs)
@@ -81,7 +81,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 		s.fail(w, r, http.StatusBadRequest, route.Function, fmt.Sprintf("read request body: %v", err))
 		return
 	}
-	inv, warns, err := decodeInvocationInto(route, body, bufs.bodies)
+	inv, warns, err := decodeInvocation(route, body)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, route.Function, fmt.Sprintf("decode %s request: %v", route.Function, err))
 		return
@@ -98,13 +98,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 		defer cancel()
 	}
 	res, stack, err := call(ctx, route.Func, inv)
-	attrs := []any{"function", route.Function, "invocation", inv.ID, "retry", inv.RetryCount, "duration", time.Since(start)}
-	if text, inPlace := inv.Encoded(); inPlace && len(inv.Messages) == 0 {
-		// Read in place by the Func; the count is in its own Logs.
-		attrs = append(attrs, "batch_bytes", len(text))
-	} else {
-		attrs = append(attrs, "messages", len(inv.Messages))
-	}
+	attrs := []any{"function", route.Function, "invocation", inv.ID, "retry", inv.RetryCount, "duration", time.Since(start), "messages", len(inv.Messages)}
 	if stack != nil {
 		s.log.Error("invocation panicked", append(attrs, "panic", err, "stack", string(stack))...)
 		s.write(w, http.StatusInternalServerError, response{Logs: res.Logs, Error: err.Error()})
@@ -134,8 +128,7 @@ func call(ctx context.Context, f Func, inv *Invocation) (res Result, stack []byt
 // Server.bufs, so a steady stream of 10 MB batches reuses the same few
 // buffers instead of allocating (and zeroing, and collecting) new ones.
 type buffers struct {
-	req    bytes.Buffer // the request body
-	bodies []byte       // the decoded Event Hubs bodies
+	req bytes.Buffer // the request body
 }
 
 // maxPooled is the largest buffer kept for reuse; an exceptional request
@@ -176,9 +169,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, b *buffers) ([
 	if b.req.Cap() > maxPooled {
 		b.req = bytes.Buffer{}
 	}
-	if cap(b.bodies) > maxPooled {
-		b.bodies = nil
-	}
 	b.req.Reset()
 	rd := http.MaxBytesReader(w, r.Body, s.maxBody)
 	if r.ContentLength > 0 {
@@ -187,12 +177,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, b *buffers) ([
 		b.req.Grow(64 << 10)
 	}
 	_, err := b.req.ReadFrom(rd)
-	body := b.req.Bytes()
-	if cap(b.bodies) < len(body) && len(body) <= maxPooled {
-		// The bodies are never longer than the request that carries them.
-		b.bodies = make([]byte, 0, len(body))
-	}
-	return body, err
+	return b.req.Bytes(), err
 }
 
 // discard reads and drops the body (up to the size limit) so that the answer

@@ -34,14 +34,7 @@ type Route struct {
 	// matters only for EventHubBatch routes. The zero value is
 	// DataTypeString, which Tripline's function.json files use.
 	DataType DataType
-	// InPlace hands an EventHubBatch route's batch (DataTypeString) to
-	// Func as the host sent it, still escaped (Invocation.Encoded), instead
-	// of unescaping every body first; Invocation.Bodies decodes them when
-	// Func needs them. It is for Funcs that can read the escaped batch
-	// (function.Pipeline.ProcessBatch): most of a 10 MB batch then need not
-	// be copied at all.
-	InPlace bool
-	Func    Func
+	Func     Func
 }
 
 // DataType mirrors the "dataType" of an eventHubTrigger binding and decides
@@ -95,9 +88,9 @@ func (t Trigger) String() string {
 
 // Func runs one invocation. It returns an error only when the invocation's
 // work is not done (the host must retry); per-record problems are reported in
-// Result.Logs instead. The Invocation's message bodies live in the server's
-// reusable buffers: they are valid until Invoke returns and must not be kept
-// (copy what must outlive the call).
+// Result.Logs instead. The Invocation and its message bodies belong to the
+// Func: the Server keeps no reference to them (they are decoded into fresh
+// memory, never into the request buffer it reuses).
 type Func interface {
 	Invoke(ctx context.Context, inv *Invocation) (Result, error)
 }
@@ -126,39 +119,15 @@ type Invocation struct {
 	MaxRetryCount int
 	// Partition is the Event Hubs partition id, when the host sent it.
 	Partition string
-
-	// encoded is the batch still escaped (Route.InPlace); Messages is
-	// then empty until Bodies decodes it with decode.
-	encoded []byte
-	decode  func() (*Invocation, error)
 }
 
-// Encoded returns the batch as the host sent it, when the route reads it in
-// place (Route.InPlace): the content of the JSON string Data.<binding>,
-// which holds a JSON array of JSON strings, one per message body, still
-// escaped. ok is false when the messages are in Messages. Like the bodies,
-// the text is valid until Invoke returns.
-func (inv *Invocation) Encoded() (text []byte, ok bool) { return inv.encoded, inv.encoded != nil }
-
-// Bodies returns the message bodies, decoding the batch into Messages first
-// when it was handed over in place. The error says what is wrong with a
-// batch that does not decode.
-func (inv *Invocation) Bodies() ([][]byte, error) {
-	if inv.encoded != nil && inv.Messages == nil {
-		full, err := inv.decode()
-		if err != nil {
-			return nil, err
-		}
-		// All of it: when the text was not the batch after all
-		// (dataText), the Metadata read with it may not be either.
-		inv.Messages, inv.Partition = full.Messages, full.Partition
-		inv.RetryCount, inv.MaxRetryCount = full.RetryCount, full.MaxRetryCount
-	}
+// Bodies returns the message bodies in order.
+func (inv *Invocation) Bodies() [][]byte {
 	bodies := make([][]byte, len(inv.Messages))
 	for i, m := range inv.Messages {
 		bodies[i] = m.Body
 	}
-	return bodies, nil
+	return bodies
 }
 
 // Message is one Event Hubs body or one Event Grid event.

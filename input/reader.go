@@ -260,8 +260,15 @@ func (r *Reader) value() (Record, error) {
 		err = r.copyNested(1)
 	case '"':
 		err = r.copyString()
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 't', 'f', 'n':
+		if err = r.copyScalar(); err == nil && !jsonscan.Valid(r.buf.Bytes()) {
+			r.err = &Error{Offset: start, Err: fmt.Errorf("%.20q is not a JSON value", r.buf.Bytes())}
+			return Record{}, r.err
+		}
 	default:
-		err = r.copyScalar()
+		// Not the start of any JSON value (plain text, a stray bracket):
+		// the structure is broken, and nothing after it can be trusted.
+		err = fmt.Errorf("invalid character %q where a JSON value should start", c)
 	}
 	if err != nil {
 		return Record{}, r.fail(err)

@@ -1,12 +1,14 @@
 package notify
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tripline/tripline/alert"
-	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/detect/ecs"
+	"github.com/tripline/tripline/input"
 )
 
 // TestRendersDetectOutput renders every record of the repository's examples
@@ -19,17 +21,22 @@ func TestRendersDetectOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		detect.SplitRecords(b, func(r detect.RawRecord) {
-			ev, err := detect.Normalize(r.Bytes)
+		in := input.NewReader(bytes.NewReader(b))
+		for {
+			r, err := in.Next()
 			if err != nil {
-				return // plain-text component logs
+				break
+			}
+			ev, err := ecs.Normalize(r.Bytes)
+			if err != nil {
+				continue // plain-text component logs
 			}
 			a := &alert.Alert{ID: "al_test", Rule: alert.RuleInfo{Name: "R", Severity: "high"}, Source: ev.Source, Event: ev.Doc, FirstSeen: ev.Time, LastSeen: ev.Time, Count: 1}
 			titles[newView(a).title()] = true
 			checkTeams(t, mustBytes(t, teamsAlert, a))
 			checkSlack(t, mustBytes(t, slackAlert, a))
 			checkPD(t, mustBytes(t, func(a *alert.Alert) ([]byte, error) { return pagerDutyAlert(routingKey, a) }, a))
-		}, nil)
+		}
 	}
 	for _, want := range []string{
 		"R: delete events payments/payments-api-6f9d8c7b5d-qx2lm.183a4f2c9b7e1d05 on AKS-PROD-WEU-01 by dana.okafor@contoso-example.com",

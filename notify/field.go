@@ -5,31 +5,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tripline/tripline/detect/ecs"
 )
 
-// lookup walks a normalized (ECS) document along segs. A missing field, or a
-// non-object on the way, gives nil. Keys that themselves contain dots are
-// found too: at each level the longest joined run of segments that is a key
-// wins, then shorter ones are tried.
+// lookup finds a field of a normalized (ECS) document given as segments
+// (ecs.Lookup, the one field lookup); a missing field gives nil.
 func lookup(doc map[string]any, segs ...string) any {
-	if doc == nil || len(segs) == 0 {
-		return nil
-	}
-	for i := len(segs); i >= 1; i-- {
-		v, ok := doc[strings.Join(segs[:i], ".")]
-		if !ok {
-			continue
-		}
-		if i == len(segs) {
-			return v
-		}
-		if sub, ok := v.(map[string]any); ok {
-			if r := lookup(sub, segs[i:]...); r != nil {
-				return r
-			}
-		}
-	}
-	return nil
+	v, _ := ecs.Lookup(doc, strings.Join(segs, "."))
+	return v
 }
 
 // field returns the dotted path's value as a string (see text).
