@@ -234,8 +234,8 @@ func TestScanSkipsInOrderAcrossChunks(t *testing.T) {
 		in.WriteByte('\n')
 	}
 	in.WriteString(`{"records":[{"operationName":"x","time":"2026-01-01T00:00:00Z"},{"a":"trunc`)
-	if c.Records <= scanChunkMessages {
-		t.Fatalf("%d records fit in one chunk of %d", c.Records, scanChunkMessages)
+	if c.Records <= scanChunkRecords {
+		t.Fatalf("%d records fit in one chunk of %d", c.Records, scanChunkRecords)
 	}
 	file := filepath.Join(t.TempDir(), "mixed.jsonl")
 	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
@@ -257,9 +257,9 @@ func TestScanSkipsInOrderAcrossChunks(t *testing.T) {
 		}
 	}
 	wantSkips := []string{
-		"message 2500 (byte ", "host request: value of Data.events",
-		"message 2500, record 0 (byte ", "record is not a JSON object",
-		"at byte ", "input ends inside a JSON value; the rest of the file is not read",
+		"message 50 (byte ", "host request: value of Data.events",
+		"message 51, record 0 (byte ", "record is not a JSON object",
+		"not valid JSON at byte ", "input ends inside a JSON value; the rest of the file is not read",
 	}
 	if len(skips) != 3 {
 		t.Fatalf("skips = %q, want 3", skips)

@@ -5,9 +5,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/alerting"
 )
 
 func cmdRules(args []string, stdout, stderr io.Writer) int {

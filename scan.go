@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/alerting"
+	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/detect/ecs"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/input"
 )
@@ -24,8 +25,8 @@ import (
 // are recorded before the next chunk is read, so memory stays flat on
 // multi-gigabyte files.
 const (
-	scanChunkMessages = 2000
-	scanChunkBytes    = 16 << 20
+	scanChunkRecords = 2000
+	scanChunkBytes   = 16 << 20
 )
 
 // scanSummary totals a scan.
@@ -102,42 +103,70 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
-// scanChunk is a run of messages read from one input, with what reading
-// them found on the way, in order.
+// scanChunk is a run of records read from one input, with what reading
+// them found on the way, in order. Its memory is reused: two chunks take
+// turns, one being read while the other is evaluated.
 type scanChunk struct {
-	messages [][]byte
-	offsets  []int64 // of each message in the input
-	first    int     // the message index of messages[0] in the input
-	// skips are the messages the reader could not hand over (too large, a
-	// broken host request), noted while the chunk was read; records counts
-	// those skipped as whole records.
-	skips   []string
-	records int
+	// text holds the records' bytes one after the other; recs locate them.
+	text []byte
+	recs []scanRecord
+	// skips are the values the reader could not hand over as records,
+	// noted while the chunk was read.
+	skips []string
 	// read is how far the input was read, for the progress bar.
 	read int64
 	// stop, on the last chunk only, is the error that ended the input.
 	stop error
 }
 
-// scanOne streams one input through the pipeline in chunks. Reading and
-// cutting the input runs in its own goroutine, one chunk ahead of the
-// pipeline, so the two use both cores; the chunks still go through the
-// pipeline one at a time, in order, and at most two are held at once.
+// scanRecord is one record of a chunk: its position in the input and where
+// its bytes are in the chunk's text.
+type scanRecord struct {
+	rec        input.Record // Bytes nil: see start and end
+	start, end int
+}
+
+func (c *scanChunk) reset() {
+	c.text, c.recs, c.skips, c.read, c.stop = c.text[:0], c.recs[:0], c.skips[:0], 0, nil
+}
+
+// add copies a record (its bytes alias the reader's buffer) into the chunk.
+func (c *scanChunk) add(rec input.Record) {
+	start := len(c.text)
+	c.text = append(c.text, rec.Bytes...)
+	rec.Bytes = nil
+	c.recs = append(c.recs, scanRecord{rec: rec, start: start, end: len(c.text)})
+}
+
+// scanOne streams one input through the engine and the pipeline in chunks.
+// Reading and cutting the input runs in its own goroutine, one chunk ahead
+// of the evaluation, so the two use both cores; each record is cut once, by
+// the reader, and evaluated where it lies in its chunk.
 func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
-	chunks := make(chan scanChunk)
+	full := make(chan *scanChunk)
+	free := make(chan *scanChunk, 2)
+	free <- &scanChunk{}
+	free <- &scanChunk{}
 	quit := make(chan struct{})
 	defer close(quit)
-	go readChunks(name, r, chunks, quit)
-	for c := range chunks {
-		sum.records += c.records
+	go readChunks(r, full, free, quit)
+	for c := range full {
+		res := detect.Result{DecodeAll: p.CheckEveryRecord}
+		for _, sr := range c.recs {
+			rec := sr.rec
+			rec.Bytes = c.text[sr.start:sr.end:sr.end]
+			p.Engine.EvaluateRecord(rec, &res)
+		}
 		sum.skipped += len(c.skips)
-		sum.skips = append(sum.skips, c.skips...)
-		if len(c.messages) > 0 {
-			out, err := p.Process(ctx, c.messages)
+		for _, sk := range c.skips {
+			sum.skips = append(sum.skips, name+" "+sk)
+		}
+		if res.Records > 0 {
+			out, err := p.Record(ctx, 0, &res)
 			if err != nil {
 				return fmt.Errorf("%s: alerts not recorded: %w", name, err)
 			}
-			account(name, out, c.first, c.offsets, sum)
+			account(name, out, sum)
 			for _, al := range out.Alerts {
 				printAlert(stdout, al, asJSON)
 			}
@@ -145,32 +174,46 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 		progress.update(c.read, sum)
 		if c.stop != nil {
 			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s %v; the rest of the file is not read", name, c.stop))
+			sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, c.stop))
 		}
+		c.reset()
+		free <- c
 	}
 	return nil
 }
 
-// readChunks cuts r into chunks of messages and sends them, the last one
-// carrying the error that ended the input, if any; it stops early when quit
-// is closed.
-func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan struct{}) {
-	defer close(chunks)
+// readChunks cuts r into records and sends them in chunks taken from free,
+// the last one carrying the error that ended the input, if any; it stops
+// early when quit is closed. A captured host request found in the input is
+// decoded and its messages cut like any other input.
+func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, quit <-chan struct{}) {
+	defer close(full)
 	in := input.NewReader(r)
-	var c scanChunk
-	size := 0
+	var c *scanChunk
+	select {
+	case c = <-free:
+	case <-quit:
+		return
+	}
 	send := func() bool {
 		c.read = in.Offset()
 		select {
-		case chunks <- c:
+		case full <- c:
 		case <-quit:
 			return false
 		}
-		c, size = scanChunk{first: c.first + len(c.messages)}, 0
-		return true
+		select {
+		case c = <-free:
+			return true
+		case <-quit:
+			return false
+		}
 	}
+	// Captured host requests hold messages of their own; they are numbered
+	// after the input's own messages.
+	extra := 0
 	for {
-		m, err := in.Next()
+		rec, err := in.Next()
 		if err == io.EOF {
 			send()
 			return
@@ -180,33 +223,50 @@ func readChunks(name string, r io.Reader, chunks chan<- scanChunk, quit <-chan s
 			send()
 			return
 		}
-		if m.TooLarge {
-			c.records++
-			c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): larger than %d MB", name, c.first+len(c.messages), m.Offset, input.MaxMessageSize>>20))
-			continue
-		}
-		// A captured host request carries the messages inside its Data.
-		if bytes.HasPrefix(m.Body, []byte("{")) && mentionsMetadata(m.Body) {
-			if inv, err := handler.DecodeCaptured(m.Body); err == nil {
-				for _, msg := range inv.Messages {
-					c.messages = append(c.messages, msg.Body)
-					c.offsets = append(c.offsets, m.Offset)
-					size += len(msg.Body)
+		rec.Message += extra
+		if rec.Skip == "" && rec.Index == 0 && bytes.HasPrefix(rec.Bytes, []byte("{")) && mentionsMetadata(rec.Bytes) {
+			if inv, err := handler.DecodeCaptured(rec.Bytes); err == nil {
+				for i, msg := range inv.Messages {
+					cutMessage(c, rec.Message+i, rec.Offset, msg.Body)
 				}
+				extra += len(inv.Messages) - 1
 				continue
 			} else if !errors.Is(err, handler.ErrNotHostRequest) {
-				c.skips = append(c.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, c.first+len(c.messages), m.Offset, err))
+				c.skips = append(c.skips, fmt.Sprintf("message %d (byte %d): host request: %v", rec.Message, rec.Offset, err))
 				continue
 			}
 		}
-		// The reader reuses its buffer: keep a copy for the chunk.
-		c.messages = append(c.messages, append([]byte(nil), m.Body...))
-		c.offsets = append(c.offsets, m.Offset)
-		size += len(m.Body)
-		if len(c.messages) >= scanChunkMessages || size >= scanChunkBytes {
+		if rec.Skip != "" {
+			c.recs = append(c.recs, scanRecord{rec: rec})
+		} else {
+			c.add(rec)
+		}
+		if len(c.recs) >= scanChunkRecords || len(c.text) >= scanChunkBytes {
 			if !send() {
 				return
 			}
+		}
+	}
+}
+
+// cutMessage cuts one message of a captured host request into the chunk;
+// its positions are those of the request in the input.
+func cutMessage(c *scanChunk, message int, offset int64, body []byte) {
+	in := input.NewReader(bytes.NewReader(body))
+	for index := 0; ; index++ {
+		rec, err := in.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			c.skips = append(c.skips, fmt.Sprintf("message %d (byte %d): host request message: not valid JSON: %v", message, offset, err))
+			return
+		}
+		rec.Message, rec.Index, rec.Offset = message, index, offset
+		if rec.Skip != "" {
+			c.recs = append(c.recs, scanRecord{rec: rec})
+		} else {
+			c.add(rec)
 		}
 	}
 }
@@ -228,7 +288,7 @@ func mentionsMetadata(body []byte) bool {
 	return false
 }
 
-func account(name string, out *alerting.Outcome, base int, offsets []int64, sum *scanSummary) {
+func account(name string, out *alerting.Outcome, sum *scanSummary) {
 	sum.records += out.Records
 	sum.skipped += len(out.Skips)
 	sum.matched += out.Matched
@@ -238,16 +298,7 @@ func account(name string, out *alerting.Outcome, base int, offsets []int64, sum 
 	sum.duplicates += out.Duplicates
 	sum.undelivered += out.Undelivered
 	for _, s := range out.Skips {
-		// Report positions in the file, not in the chunk.
-		off := s.Offset
-		if s.Message < len(offsets) {
-			off += offsets[s.Message]
-		}
-		where := fmt.Sprintf("message %d", base+s.Message)
-		if s.Record >= 0 {
-			where += fmt.Sprintf(", record %d", s.Record)
-		}
-		sum.skips = append(sum.skips, fmt.Sprintf("%s %s (byte %d): %s", name, where, off, s.Reason))
+		sum.skips = append(sum.skips, name+" "+s.String())
 	}
 	for _, a := range out.Alerts {
 		switch a.State {
@@ -327,17 +378,11 @@ func describeWho(ev map[string]any) string {
 	return field(ev, "azure.activitylogs.identity.authorization.evidence.principal_id")
 }
 
-// field reads a dotted path from a nested document ("" when absent).
+// field reads a dotted path from a normalized document ("" when absent or
+// not a string or number).
 func field(doc map[string]any, path string) string {
-	cur := any(doc)
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return ""
-		}
-		cur = m[part]
-	}
-	switch v := cur.(type) {
+	v, _ := ecs.Lookup(doc, path)
+	switch v := v.(type) {
 	case string:
 		return v
 	case json.Number:

@@ -60,7 +60,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 // routes binds the three Azure Functions to the pipeline.
 func routes(p *alerting.Pipeline) []handler.Route {
 	process := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
-		out, err := p.ProcessBatch(ctx, inv)
+		out, err := p.Process(ctx, inv.Bodies())
 		if err != nil {
 			return handler.Result{}, err
 		}
@@ -74,7 +74,7 @@ func routes(p *alerting.Pipeline) []handler.Route {
 		return handler.Result{Logs: []string{fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending", r.Alerts, r.Sent, r.Failed, r.StillPending)}}, nil
 	})
 	return []handler.Route{
-		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", InPlace: true, Func: process},
+		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", Func: process},
 		{Function: fnResourceEvents, Trigger: handler.EventGrid, Binding: "event", Func: process},
 		{Function: fnNotificationRetry, Trigger: handler.Timer, Binding: "timer", Func: retry},
 	}

@@ -119,7 +119,6 @@ func diffCases() map[string]string {
 	}
 }
 
-
 func TestEngineMatchesReference(t *testing.T) {
 	e := diffEngine(t)
 	cases := diffCases()

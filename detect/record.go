@@ -22,4 +22,3 @@ func (s Skip) String() string {
 	}
 	return fmt.Sprintf("message %d, record %d (byte %d): %s", s.Message, s.Record, s.Offset, s.Reason)
 }
-

@@ -36,4 +36,3 @@ func benchDecode(b *testing.B, decode func(*Route, []byte) (*Invocation, []metaW
 // BenchmarkDecodeEventHubBatch decodes a host request of 100 Event Hubs
 // bodies (about 8 MB) the way the server does.
 func BenchmarkDecodeEventHubBatch(b *testing.B) { benchDecode(b, decodeInvocation) }
-
