@@ -19,11 +19,10 @@ run:
 	$(GO) run . scan examples/activitylog-eventhub.json examples/kube-audit-eventhub.json
 
 ## test: the whole suite with -race, against a Cosmos-protocol server started (and stopped) here; every
-## benchmark once; detect again on its scalar paths (-tags purego), which machines without AVX2 take
+## benchmark once
 test:
 	TRIPLINE_TEST_REQUIRE_COSMOS=1 scripts/cosmos-server.sh run -- $(GO) test -race -count=1 $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./... > /dev/null
-	$(GO) test -count=1 -tags purego ./detect
 
 ## test-short: the suite without the Cosmos server (Cosmos tests skip, saying why)
 test-short:

@@ -431,7 +431,7 @@ func TestHostSimulatorEndToEnd(t *testing.T) {
 		"ActivityLogEvents: 4 message(s), 11 record(s), 2 skipped, 2 matched; alerts: 2 new, 0 suppressed, 0 duplicate match(es)",
 		`"name":"Azure Kubernetes Events Deleted","state":"new","count":1`,
 		`"name":"Azure AKS Kubernetes Events Deleted (kube-audit)","state":"new","count":1`,
-		"skipped message 2 (byte 2): not valid JSON",
+		"skipped message 2 (byte 0): not valid JSON",
 		"skipped message 3, record 0 (byte 12): record is not a JSON object",
 	} {
 		if !strings.Contains(logs, want) {
