@@ -1,8 +1,8 @@
 // Package infra holds Tripline's Bicep (main.bicep, modules/) and these
 // consistency tests. The Bicep CLI cannot run here, so the tests check what
-// can be checked from text, against the Go code and the reference tables
-// (/work/shared/reference/infra-azure.md): every setting the code reads is an
-// app setting, secrets are Key Vault references, function names and
+// can be checked from text, against the Go code and tables of published facts
+// (API versions and role GUIDs, each table naming its public source): every
+// setting the code reads is an app setting, secrets are Key Vault references, function names and
 // %settings% match the function.json folders, role GUIDs and API versions
 // match the reference, module wiring is consistent, and the deployment
 // package has the publish layout. Each checker is also run against mutated
@@ -30,9 +30,10 @@ import (
 	"github.com/tripline/tripline/internal/packager"
 )
 
-// apiVersions is copied from /work/shared/reference/infra-azure.md §2
-// (resource table, "Type @ API version" column). Keep it in sync with the
-// reference: every resource declared in infra/ must use exactly these.
+// apiVersions are the versions Azure Verified Modules used on 2026-08-07
+// (Azure/bicep-registry-modules: avm/res/<provider>/<type>/main.bicep; the
+// published schemas are under https://learn.microsoft.com/azure/templates/).
+// Every resource declared in infra/ must use exactly these.
 // blobServices is not a row of its own: row 3 gives 2025-01-01 for the
 // account and its blobServices/containers, and the parent blobServices
 // resource uses the same version.
@@ -71,8 +72,9 @@ var existingOnly = map[string]string{
 	"Microsoft.ContainerService/managedClusters": "2024-09-01",
 }
 
-// referenceRoles is copied from /work/shared/reference/infra-azure.md §3
-// (role assignments table): built-in role GUID → role name.
+// referenceRoles are Azure built-in role GUIDs and names, as published in
+// https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
+// (MicrosoftDocs/azure-docs: articles/role-based-access-control/built-in-roles.md).
 var referenceRoles = map[string]string{
 	"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
 	"974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
@@ -109,7 +111,8 @@ var notSetInAzure = map[string]string{
 }
 
 // mustNotBeSet are app settings that break or are rejected on Flex
-// Consumption (reference §4), or would put a key in the app settings.
+// Consumption (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations),
+// or would put a key in the app settings.
 var mustNotBeSet = map[string]string{
 	"FUNCTIONS_WORKER_RUNTIME":                 "derived from functionAppConfig.runtime on Flex",
 	"FUNCTIONS_EXTENSION_VERSION":              "not used on Flex",
@@ -1618,6 +1621,15 @@ func TestCheckersCatchMutations(t *testing.T) {
 		{"module output missing", func() *project {
 			return mutate(t, base, "infra/main.bicep", "cosmos.outputs.endpoint\n    cosmosDatabase", "cosmos.outputs.documentEndpoint\n    cosmosDatabase")
 		}, checkModules, "cosmos.outputs.documentEndpoint"},
+		{"key vault host in a description", func() *project {
+			return mutate(t, base, fa, "@description('Key Vault URI with its trailing slash: the vault\\'s properties.vaultUri (keyvault.bicep output uri).')", "@description('Key Vault URI with trailing slash (https://<vault>.vault.azure.net/).')")
+		}, checkEnvURLs, `infra/modules/functionapp.bicep:22: string literal contains "vault.azure.net"`},
+		{"management host in a new literal", func() *project {
+			return mutate(t, base, "infra/main.bicep", "targetScope = 'subscription'\n", "targetScope = 'subscription'\nvar arm = 'HTTPS://Management.Azure.Com/subscriptions'\n")
+		}, checkEnvURLs, `contains "management.azure.com"`},
+		{"storage host in a module", func() *project {
+			return mutate(t, base, "infra/modules/storage.bicep", "param name string\n", "param name string\n@description('e.g. https://x.blob.core.windows.net/')\n")
+		}, checkEnvURLs, `contains "core.windows.net"`},
 		{"rule operation not filtered", func() *project {
 			return mutate(t, base, "infra/main.bicep", "  'Microsoft.Kubernetes/connectedClusters/events/delete'\n", "")
 		}, func(p *project) []string { return checkEventGridOperations(p, ops) }, "MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS/DELETE"},

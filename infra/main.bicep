@@ -7,7 +7,7 @@
 // Event Grid event subscription; the code is then published with the func CLI;
 // phase 2 (deployEventGridSubscription = true) adds the event subscription,
 // because Event Grid validates at creation that the ResourceEvents function
-// exists and has an eventGridTrigger binding (infra-azure.md §6, §12).
+// exists and has an eventGridTrigger binding (Azure/bicep#11656).
 // scripts/deploy.sh runs the three steps; docs/deploy.md explains them.
 targetScope = 'subscription'
 
@@ -286,7 +286,8 @@ module functionApp 'modules/functionapp.bicep' = {
     pagerDutyEventsUrl: pagerDutyEventsUrl
   }
   // App settings are written after the identity can read what they point at
-  // (storage, hub, vault, Cosmos): infra-azure.md §8, §12.
+  // (storage, hub, vault, Cosmos): Key Vault references resolve with it
+  // (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references).
   dependsOn: [
     roles
   ]
@@ -312,7 +313,8 @@ module eventGrid 'modules/eventgrid.bicep' = {
   ]
 }
 
-// Subscription Activity Log -> event hub (infra-azure.md §5). Needs a
+// Subscription Activity Log -> event hub
+// (https://learn.microsoft.com/azure/azure-monitor/platform/diagnostic-settings). Needs a
 // namespace-level SAS rule with Listen, Manage and Send.
 resource activityLogExport 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: activityLogDiagnosticSettingName

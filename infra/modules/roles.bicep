@@ -1,5 +1,5 @@
 // ARM role assignments for the app identity, each on the narrowest resource
-// that works (infra-azure.md §3). The Cosmos DB data-plane role is assigned in
+// that works (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles). The Cosmos DB data-plane role is assigned in
 // cosmos.bicep. Nothing else is granted.
 @description('Principal (object) id of the app identity.')
 param principalId string
