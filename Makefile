@@ -49,12 +49,14 @@ bench:
 package:
 	scripts/package.sh
 
-## deploy: provision Azure (phase 1), publish, Event Grid subscription (phase 2); see docs/deploy.md
+## deploy: provision one environment (TRIPLINE_ENV, default main): phase 1, publish, phase 2; see docs/deploy.md
 deploy:
+	@command -v az >/dev/null || { echo "make deploy: the Azure CLI (az) is not installed; see docs/deploy.md" >&2; exit 1; }
 	scripts/deploy.sh
 
-## destroy: remove the resource group and the subscription's diagnostic setting
+## destroy: remove one environment (TRIPLINE_ENV) and only what its deployment created
 destroy:
+	@command -v az >/dev/null || { echo "make destroy: the Azure CLI (az) is not installed; see docs/deploy.md" >&2; exit 1; }
 	scripts/destroy.sh
 
 clean:

@@ -86,16 +86,18 @@ var referenceRoles = map[string]string{
 	"ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
 }
 
-// requiredRoles is exactly what the app identity is granted, no more: host
-// storage (Blob Owner, Queue and Table Contributor, as the reference's Flex
-// samples), the Event Hubs trigger, Entra telemetry, Key Vault references and
-// Cosmos DB data. Storage Blob Data Contributor is not needed: the Event Grid
-// system topic dead-letters with the app identity, which already owns blobs.
+// requiredRoles is exactly what is granted, no more: to the app identity,
+// host storage (Blob Owner, Queue and Table Contributor, as the Azure-Samples
+// Flex samples), the Event Hubs trigger, Entra telemetry, Key Vault
+// references and Cosmos DB data; to the subscription system topic's own
+// identity, Storage Blob Data Contributor for dead-lettering (the topic is
+// shared between environments, so it carries no environment's identity).
 var requiredRoles = []string{
 	"Azure Event Hubs Data Receiver",
 	"Cosmos DB Built-in Data Contributor",
 	"Key Vault Secrets User",
 	"Monitoring Metrics Publisher",
+	"Storage Blob Data Contributor",
 	"Storage Blob Data Owner",
 	"Storage Queue Data Contributor",
 	"Storage Table Data Contributor",
@@ -848,7 +850,7 @@ func TestBicepFilesParse(t *testing.T) {
 	p := mustProject(t)
 	want := []string{
 		"infra/main.bicep", "infra/main.bicepparam",
-		"infra/modules/aks-audit.bicep", "infra/modules/cosmos.bicep", "infra/modules/eventgrid.bicep",
+		"infra/modules/aks-audit.bicep", "infra/modules/cosmos.bicep", "infra/modules/eventgrid-topic.bicep", "infra/modules/eventgrid.bicep",
 		"infra/modules/eventhubs.bicep", "infra/modules/functionapp.bicep", "infra/modules/identity.bicep",
 		"infra/modules/keyvault.bicep", "infra/modules/monitoring.bicep", "infra/modules/roles.bicep",
 		"infra/modules/storage.bicep",
@@ -975,14 +977,15 @@ func TestFlexSiteShape(t *testing.T) {
 		}
 	}
 	checks := map[string][]string{
-		"infra/modules/storage.bicep":    {"allowSharedKeyAccess: false", "allowBlobPublicAccess: false"},
-		"infra/modules/monitoring.bicep": {"DisableLocalAuth: true"},
-		"infra/modules/cosmos.bicep":     {"name: 'EnableServerless'", "disableLocalAuth: true", "'/id'", "defaultTtl: -1", "isZoneRedundant: false"},
-		"infra/modules/eventhubs.bicep":  {"name: 'Standard'", "disableLocalAuth: false", "'Listen'", "'Manage'", "'Send'"},
-		"infra/modules/keyvault.bicep":   {"enableRbacAuthorization: true"},
-		"infra/modules/eventgrid.bicep":  {"location: 'global'", "topicType: 'Microsoft.Resources.Subscriptions'", "endpointType: 'AzureFunction'", "deadLetterWithResourceIdentity", "key: 'data.operationName'", "if (deployEventSubscription)"},
-		"infra/modules/aks-audit.bicep":  {"category: 'kube-audit-admin'"},
-		"infra/main.bicep":               {"'Administrative'", "'Security'", "param deployEventGridSubscription bool = false"},
+		"infra/modules/storage.bicep":         {"allowSharedKeyAccess: false", "allowBlobPublicAccess: false"},
+		"infra/modules/monitoring.bicep":      {"DisableLocalAuth: true"},
+		"infra/modules/cosmos.bicep":          {"name: 'EnableServerless'", "disableLocalAuth: true", "'/id'", "defaultTtl: -1", "isZoneRedundant: false"},
+		"infra/modules/eventhubs.bicep":       {"name: 'Standard'", "disableLocalAuth: false", "'Listen'", "'Manage'", "'Send'"},
+		"infra/modules/keyvault.bicep":        {"enableRbacAuthorization: true"},
+		"infra/modules/eventgrid-topic.bicep": {"location: 'global'", "topicType: 'Microsoft.Resources.Subscriptions'", "type: 'SystemAssigned'"},
+		"infra/modules/eventgrid.bicep":       {"endpointType: 'AzureFunction'", "deadLetterWithResourceIdentity", "type: 'SystemAssigned'", "key: 'data.operationName'"},
+		"infra/modules/aks-audit.bicep":       {"category: 'kube-audit-admin'"},
+		"infra/main.bicep":                    {"'Administrative'", "'Security'", "param deployEventGridSubscription bool = false", "if (ownsSubscriptionFeeds && deployEventGridSubscription)"},
 	}
 	for file, wants := range checks {
 		for _, w := range wants {
