@@ -8,7 +8,7 @@ BIN := bin/tripline
 # TESTFLAGS: extra go test flags, e.g. make test TESTFLAGS=-v to see every test's name (Cosmos ones included)
 TESTFLAGS ?=
 
-.PHONY: build run test test-short lint staticcheck ci bench package deploy destroy examples clean
+.PHONY: build run test test-short lint staticcheck ci bench cost package deploy destroy examples clean
 
 ## build: the binary the Functions host starts (host.json defaultExecutablePath), for this machine
 build:
@@ -44,6 +44,13 @@ ci: lint test
 ## bench: the performance comparison (see bench/README.md)
 bench:
 	scripts/bench.sh
+
+## cost: USD per million records by Azure service, and the same records in Sentinel, Log Analytics and
+## Elastic (docs/cost.md holds the default output); RATE=<records/s> PROFILE=realtime|economy for your own
+RATE ?= 0
+PROFILE ?=
+cost:
+	$(GO) run ./tools/cost -rate $(RATE) $(if $(PROFILE),-profile $(PROFILE))
 
 ## package: dist/tripline.zip with the layout `func azure functionapp publish` uploads
 package:

@@ -1626,7 +1626,7 @@ func TestCheckersCatchMutations(t *testing.T) {
 		}, checkModules, "cosmos.outputs.documentEndpoint"},
 		{"key vault host in a description", func() *project {
 			return mutate(t, base, fa, "@description('Key Vault URI with its trailing slash: the vault\\'s properties.vaultUri (keyvault.bicep output uri).')", "@description('Key Vault URI with trailing slash (https://<vault>.vault.azure.net/).')")
-		}, checkEnvURLs, `infra/modules/functionapp.bicep:22: string literal contains "vault.azure.net"`},
+		}, checkEnvURLs, `infra/modules/functionapp.bicep:24: string literal contains "vault.azure.net"`},
 		{"management host in a new literal", func() *project {
 			return mutate(t, base, "infra/main.bicep", "targetScope = 'subscription'\n", "targetScope = 'subscription'\nvar arm = 'HTTPS://Management.Azure.Com/subscriptions'\n")
 		}, checkEnvURLs, `contains "management.azure.com"`},

@@ -57,13 +57,20 @@ param namePrefix string = 'tripline'
 @description('Tags applied to every resource.')
 param tags object = {}
 
-@description('Flex Consumption instance memory in MB (512, 2048 or 4096).')
+@description('Flex Consumption instance memory in MB (512, 2048 or 4096). 512 MB: Tripline\'s measured peak RSS is 30 MB (bench/RESULTS.md), and Flex bills memory x active time (docs/cost.md).')
 @allowed([
   512
   2048
   4096
 ])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
+
+@description('Event Hubs batching profile (docs/cost.md): realtime invokes as soon as an event is there; economy waits for 100 events or 60 s per partition, for far fewer invocations at up to a minute more latency. The Event Grid path is not batched either way.')
+@allowed([
+  'realtime'
+  'economy'
+])
+param costProfile string = 'economy'
 
 @description('Flex Consumption maximum instance count (40-1000).')
 @minValue(40)
@@ -163,6 +170,25 @@ var token = toLower(uniqueString(subscription().id, resourceGroupName, location)
 var prefix = toLower(namePrefix)
 var allTags = union(tags, { application: 'tripline' })
 var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
+
+// host.json extensions.eventHubs values per profile, applied as
+// AzureFunctionsJobHost__ app settings (functionapp.bicep). maxWaitTime is
+// used by the host only when minEventBatchSize > 1. tools/cost/ prices both;
+// its tests keep the two lists and host.json (= economy) equal.
+var batchingProfiles = {
+  realtime: {
+    minEventBatchSize: 1
+    maxEventBatchSize: 100
+    maxWaitTime: '00:00:30'
+    prefetchCount: 300
+  }
+  economy: {
+    minEventBatchSize: 100
+    maxEventBatchSize: 100
+    maxWaitTime: '00:01:00'
+    prefetchCount: 300
+  }
+}
 
 // The subscription system topic: reused when scripts/deploy.sh found one,
 // else created (only by the feeds owner) in the shared resource group under a
@@ -301,6 +327,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    eventHubBatching: batchingProfiles[costProfile]
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint

@@ -30,10 +30,13 @@ param resourceGroupName = readEnvironmentVariable('TRIPLINE_RESOURCE_GROUP', 'rg
 param ownsSubscriptionFeeds = bool(readEnvironmentVariable('TRIPLINE_SUBSCRIPTION_FEEDS', 'true'))
 param existingSystemTopicId = readEnvironmentVariable('TRIPLINE_EVENTGRID_SYSTEM_TOPIC_ID', '')
 
-// Flex Consumption sizing: 2048 MB is the platform default; a Go binary runs
-// in 512 MB, at a quarter of the GB-s price per execution second.
-param instanceMemoryMB = 2048
+// Flex Consumption sizing: Tripline's peak RSS is about 30 MB (bench/RESULTS.md),
+// so 512 MB instances (a quarter of the default 2048's GB-s per second).
+param instanceMemoryMB = 512
 param maximumInstanceCount = 100
+
+// Event Hubs batching: economy (default) or realtime; docs/cost.md compares them.
+param costProfile = readEnvironmentVariable('TRIPLINE_COST_PROFILE', 'economy')
 
 // Activity Log categories; Administrative and Security carry what the rules need.
 param activityLogCategories = [

@@ -8,6 +8,8 @@ param identityId string
 param identityClientId string
 param instanceMemoryMB int
 param maximumInstanceCount int
+@description('Event Hubs batching: { minEventBatchSize, maxEventBatchSize, maxWaitTime, prefetchCount } (main.bicep batchingProfiles).')
+param eventHubBatching object
 param storageBlobEndpoint string
 param storageQueueEndpoint string
 param storageTableEndpoint string
@@ -110,6 +112,13 @@ var baseSettings = {
   EventHubConnection__fullyQualifiedNamespace: eventHubFullyQualifiedNamespace
   EventHubConnection__credential: 'managedidentity'
   EventHubConnection__clientId: identityClientId
+
+  // The cost profile's batching, over host.json's values (app settings
+  // override host.json: https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values).
+  AzureFunctionsJobHost__extensions__eventHubs__minEventBatchSize: string(eventHubBatching.minEventBatchSize)
+  AzureFunctionsJobHost__extensions__eventHubs__maxEventBatchSize: string(eventHubBatching.maxEventBatchSize)
+  AzureFunctionsJobHost__extensions__eventHubs__maxWaitTime: eventHubBatching.maxWaitTime
+  AzureFunctionsJobHost__extensions__eventHubs__prefetchCount: string(eventHubBatching.prefetchCount)
 
   // NotificationRetry/function.json: %NotificationRetrySchedule%.
   NotificationRetrySchedule: notificationRetrySchedule
