@@ -8,7 +8,7 @@ BIN := bin/tripline
 # TESTFLAGS: extra go test flags, e.g. make test TESTFLAGS=-v to see every test's name (Cosmos ones included)
 TESTFLAGS ?=
 
-.PHONY: build run test test-short lint staticcheck ci bench package deploy destroy examples clean
+.PHONY: build run test test-short lint staticcheck ci bench cost package deploy destroy examples clean
 
 ## build: the binary the Functions host starts (host.json defaultExecutablePath), for this machine
 build:
@@ -44,16 +44,25 @@ ci: lint test
 bench:
 	scripts/bench.sh
 
+## cost: USD per million records by Azure service, and the same records in Sentinel, Log Analytics and
+## Elastic (docs/cost.md holds the default output); RATE=<records/s> PROFILE=realtime|economy for your own
+RATE ?= 0
+PROFILE ?=
+cost:
+	$(GO) run ./tools/cost -rate $(RATE) $(if $(PROFILE),-profile $(PROFILE))
+
 ## package: dist/tripline.zip with the layout `func azure functionapp publish` uploads
 package:
 	scripts/package.sh
 
-## deploy: provision Azure (phase 1), publish, Event Grid subscription (phase 2); see docs/deploy.md
+## deploy: provision one environment (TRIPLINE_ENV, default main): phase 1, publish, phase 2; see docs/deploy.md
 deploy:
+	@command -v az >/dev/null || { echo "make deploy: the Azure CLI (az) is not installed; see docs/deploy.md" >&2; exit 1; }
 	scripts/deploy.sh
 
-## destroy: remove the resource group and the subscription's diagnostic setting
+## destroy: remove one environment (TRIPLINE_ENV) and only what its deployment created
 destroy:
+	@command -v az >/dev/null || { echo "make destroy: the Azure CLI (az) is not installed; see docs/deploy.md" >&2; exit 1; }
 	scripts/destroy.sh
 
 clean:

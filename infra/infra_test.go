@@ -1,8 +1,8 @@
 // Package infra holds Tripline's Bicep (main.bicep, modules/) and these
 // consistency tests. The Bicep CLI cannot run here, so the tests check what
-// can be checked from text, against the Go code and the reference tables
-// (/work/shared/reference/infra-azure.md): every setting the code reads is an
-// app setting, secrets are Key Vault references, function names and
+// can be checked from text, against the Go code and tables of published facts
+// (API versions and role GUIDs, each table naming its public source): every
+// setting the code reads is an app setting, secrets are Key Vault references, function names and
 // %settings% match the function.json folders, role GUIDs and API versions
 // match the reference, module wiring is consistent, and the deployment
 // package has the publish layout. Each checker is also run against mutated
@@ -30,9 +30,10 @@ import (
 	"github.com/tripline/tripline/internal/packager"
 )
 
-// apiVersions is copied from /work/shared/reference/infra-azure.md §2
-// (resource table, "Type @ API version" column). Keep it in sync with the
-// reference: every resource declared in infra/ must use exactly these.
+// apiVersions are the versions Azure Verified Modules used on 2026-08-07
+// (Azure/bicep-registry-modules: avm/res/<provider>/<type>/main.bicep; the
+// published schemas are under https://learn.microsoft.com/azure/templates/).
+// Every resource declared in infra/ must use exactly these.
 // blobServices is not a row of its own: row 3 gives 2025-01-01 for the
 // account and its blobServices/containers, and the parent blobServices
 // resource uses the same version.
@@ -71,8 +72,9 @@ var existingOnly = map[string]string{
 	"Microsoft.ContainerService/managedClusters": "2024-09-01",
 }
 
-// referenceRoles is copied from /work/shared/reference/infra-azure.md §3
-// (role assignments table): built-in role GUID → role name.
+// referenceRoles are Azure built-in role GUIDs and names, as published in
+// https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
+// (MicrosoftDocs/azure-docs: articles/role-based-access-control/built-in-roles.md).
 var referenceRoles = map[string]string{
 	"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
 	"974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
@@ -84,16 +86,18 @@ var referenceRoles = map[string]string{
 	"ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
 }
 
-// requiredRoles is exactly what the app identity is granted, no more: host
-// storage (Blob Owner, Queue and Table Contributor, as the reference's Flex
-// samples), the Event Hubs trigger, Entra telemetry, Key Vault references and
-// Cosmos DB data. Storage Blob Data Contributor is not needed: the Event Grid
-// system topic dead-letters with the app identity, which already owns blobs.
+// requiredRoles is exactly what is granted, no more: to the app identity,
+// host storage (Blob Owner, Queue and Table Contributor, as the Azure-Samples
+// Flex samples), the Event Hubs trigger, Entra telemetry, Key Vault
+// references and Cosmos DB data; to the subscription system topic's own
+// identity, Storage Blob Data Contributor for dead-lettering (the topic is
+// shared between environments, so it carries no environment's identity).
 var requiredRoles = []string{
 	"Azure Event Hubs Data Receiver",
 	"Cosmos DB Built-in Data Contributor",
 	"Key Vault Secrets User",
 	"Monitoring Metrics Publisher",
+	"Storage Blob Data Contributor",
 	"Storage Blob Data Owner",
 	"Storage Queue Data Contributor",
 	"Storage Table Data Contributor",
@@ -109,7 +113,8 @@ var notSetInAzure = map[string]string{
 }
 
 // mustNotBeSet are app settings that break or are rejected on Flex
-// Consumption (reference §4), or would put a key in the app settings.
+// Consumption (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations),
+// or would put a key in the app settings.
 var mustNotBeSet = map[string]string{
 	"FUNCTIONS_WORKER_RUNTIME":                 "derived from functionAppConfig.runtime on Flex",
 	"FUNCTIONS_EXTENSION_VERSION":              "not used on Flex",
@@ -845,7 +850,7 @@ func TestBicepFilesParse(t *testing.T) {
 	p := mustProject(t)
 	want := []string{
 		"infra/main.bicep", "infra/main.bicepparam",
-		"infra/modules/aks-audit.bicep", "infra/modules/cosmos.bicep", "infra/modules/eventgrid.bicep",
+		"infra/modules/aks-audit.bicep", "infra/modules/cosmos.bicep", "infra/modules/eventgrid-topic.bicep", "infra/modules/eventgrid.bicep",
 		"infra/modules/eventhubs.bicep", "infra/modules/functionapp.bicep", "infra/modules/identity.bicep",
 		"infra/modules/keyvault.bicep", "infra/modules/monitoring.bicep", "infra/modules/roles.bicep",
 		"infra/modules/storage.bicep",
@@ -972,14 +977,15 @@ func TestFlexSiteShape(t *testing.T) {
 		}
 	}
 	checks := map[string][]string{
-		"infra/modules/storage.bicep":    {"allowSharedKeyAccess: false", "allowBlobPublicAccess: false"},
-		"infra/modules/monitoring.bicep": {"DisableLocalAuth: true"},
-		"infra/modules/cosmos.bicep":     {"name: 'EnableServerless'", "disableLocalAuth: true", "'/id'", "defaultTtl: -1", "isZoneRedundant: false"},
-		"infra/modules/eventhubs.bicep":  {"name: 'Standard'", "disableLocalAuth: false", "'Listen'", "'Manage'", "'Send'"},
-		"infra/modules/keyvault.bicep":   {"enableRbacAuthorization: true"},
-		"infra/modules/eventgrid.bicep":  {"location: 'global'", "topicType: 'Microsoft.Resources.Subscriptions'", "endpointType: 'AzureFunction'", "deadLetterWithResourceIdentity", "key: 'data.operationName'", "if (deployEventSubscription)"},
-		"infra/modules/aks-audit.bicep":  {"category: 'kube-audit-admin'"},
-		"infra/main.bicep":               {"'Administrative'", "'Security'", "param deployEventGridSubscription bool = false"},
+		"infra/modules/storage.bicep":         {"allowSharedKeyAccess: false", "allowBlobPublicAccess: false"},
+		"infra/modules/monitoring.bicep":      {"DisableLocalAuth: true"},
+		"infra/modules/cosmos.bicep":          {"name: 'EnableServerless'", "disableLocalAuth: true", "'/id'", "defaultTtl: -1", "isZoneRedundant: false"},
+		"infra/modules/eventhubs.bicep":       {"name: 'Standard'", "disableLocalAuth: false", "'Listen'", "'Manage'", "'Send'"},
+		"infra/modules/keyvault.bicep":        {"enableRbacAuthorization: true"},
+		"infra/modules/eventgrid-topic.bicep": {"location: 'global'", "topicType: 'Microsoft.Resources.Subscriptions'", "type: 'SystemAssigned'"},
+		"infra/modules/eventgrid.bicep":       {"endpointType: 'AzureFunction'", "deadLetterWithResourceIdentity", "type: 'SystemAssigned'", "key: 'data.operationName'"},
+		"infra/modules/aks-audit.bicep":       {"category: 'kube-audit-admin'"},
+		"infra/main.bicep":                    {"'Administrative'", "'Security'", "param deployEventGridSubscription bool = false", "if (ownsSubscriptionFeeds && deployEventGridSubscription)"},
 	}
 	for file, wants := range checks {
 		for _, w := range wants {
@@ -1618,6 +1624,15 @@ func TestCheckersCatchMutations(t *testing.T) {
 		{"module output missing", func() *project {
 			return mutate(t, base, "infra/main.bicep", "cosmos.outputs.endpoint\n    cosmosDatabase", "cosmos.outputs.documentEndpoint\n    cosmosDatabase")
 		}, checkModules, "cosmos.outputs.documentEndpoint"},
+		{"key vault host in a description", func() *project {
+			return mutate(t, base, fa, "@description('Key Vault URI with its trailing slash: the vault\\'s properties.vaultUri (keyvault.bicep output uri).')", "@description('Key Vault URI with trailing slash (https://<vault>.vault.azure.net/).')")
+		}, checkEnvURLs, `infra/modules/functionapp.bicep:24: string literal contains "vault.azure.net"`},
+		{"management host in a new literal", func() *project {
+			return mutate(t, base, "infra/main.bicep", "targetScope = 'subscription'\n", "targetScope = 'subscription'\nvar arm = 'HTTPS://Management.Azure.Com/subscriptions'\n")
+		}, checkEnvURLs, `contains "management.azure.com"`},
+		{"storage host in a module", func() *project {
+			return mutate(t, base, "infra/modules/storage.bicep", "param name string\n", "param name string\n@description('e.g. https://x.blob.core.windows.net/')\n")
+		}, checkEnvURLs, `contains "core.windows.net"`},
 		{"rule operation not filtered", func() *project {
 			return mutate(t, base, "infra/main.bicep", "  'Microsoft.Kubernetes/connectedClusters/events/delete'\n", "")
 		}, func(p *project) []string { return checkEventGridOperations(p, ops) }, "MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS/DELETE"},

@@ -1,13 +1,23 @@
-// Tripline infrastructure: one subscription-scope deployment.
+// Tripline infrastructure: one subscription-scope deployment per environment.
 //
-//   az deployment sub create --name tripline --location <region> \
+//   az deployment sub create --name tripline-<environment> --location <region> \
 //     --template-file infra/main.bicep --parameters infra/main.bicepparam
+//
+// Several environments may share a subscription (e.g. one per region for AKS
+// clusters). What exists once per subscription is handled so that they do
+// not collide: the subscription deployment and the resource group are named
+// after the environment; the subscription's Event Grid system topic (one per
+// source) is reused when it exists, and otherwise created in a resource group
+// of its own; the Activity Log export and the Event Grid event subscription
+// (the subscription feeds) belong to the one environment whose
+// ownsSubscriptionFeeds is true. scripts/deploy.sh finds the topic and the
+// current owner; docs/deploy.md explains the rules.
 //
 // Phase 1 (deployEventGridSubscription = false) creates everything except the
 // Event Grid event subscription; the code is then published with the func CLI;
 // phase 2 (deployEventGridSubscription = true) adds the event subscription,
 // because Event Grid validates at creation that the ResourceEvents function
-// exists and has an eventGridTrigger binding (infra-azure.md §6, §12).
+// exists and has an eventGridTrigger binding (Azure/bicep#11656).
 // scripts/deploy.sh runs the three steps; docs/deploy.md explains them.
 targetScope = 'subscription'
 
@@ -18,10 +28,26 @@ targetScope = 'subscription'
 @description('Azure region for every regional resource (Event Grid system topics are always global).')
 param location string
 
-@description('Resource group that holds every Tripline resource; created if missing.')
+@description('Environment name (lowercase letters, digits, hyphens): names the subscription deployment (tripline-<name>), the default resource group and the per-environment Event Grid subscription and AKS diagnostic settings.')
+@minLength(1)
+@maxLength(16)
+param environmentName string
+
+@description('This environment owns the subscription feeds: the subscription Activity Log export and the Event Grid event subscription. Exactly one environment per subscription owns them; the others read only their AKS clusters.')
+param ownsSubscriptionFeeds bool = true
+
+@description('Resource id of the subscription\'s existing Microsoft.Resources.Subscriptions system topic (Event Grid allows one system topic per source). Empty: created in sharedResourceGroupName when this environment owns the feeds.')
+param existingSystemTopicId string = ''
+
+@description('Resource group of the subscription system topic when this deployment creates it; no environment\'s removal deletes it while another subscribes to the topic.')
 @minLength(1)
 @maxLength(90)
-param resourceGroupName string = 'rg-tripline'
+param sharedResourceGroupName string = 'rg-tripline-shared'
+
+@description('Resource group that holds every Tripline resource of this environment; created if missing.')
+@minLength(1)
+@maxLength(90)
+param resourceGroupName string = 'rg-tripline-${environmentName}'
 
 @description('Short lowercase prefix of every resource name.')
 @minLength(3)
@@ -31,13 +57,20 @@ param namePrefix string = 'tripline'
 @description('Tags applied to every resource.')
 param tags object = {}
 
-@description('Flex Consumption instance memory in MB (512, 2048 or 4096).')
+@description('Flex Consumption instance memory in MB (512, 2048 or 4096). 512 MB: Tripline\'s measured peak RSS is 30 MB (bench/RESULTS.md), and Flex bills memory x active time (docs/cost.md).')
 @allowed([
   512
   2048
   4096
 ])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
+
+@description('Event Hubs batching profile (docs/cost.md): realtime invokes as soon as an event is there; economy waits for 100 events or 60 s per partition, for far fewer invocations at up to a minute more latency. The Event Grid path is not batched either way.')
+@allowed([
+  'realtime'
+  'economy'
+])
+param costProfile string = 'economy'
 
 @description('Flex Consumption maximum instance count (40-1000).')
 @minValue(40)
@@ -68,7 +101,7 @@ param activityLogCategories array = [
   'Security'
 ]
 
-@description('Name of the subscription diagnostic setting that exports the Activity Log.')
+@description('Name of the subscription diagnostic setting that exports the Activity Log (created only by the environment that owns the subscription feeds; scripts/destroy.sh removes it only when it points at that environment).')
 param activityLogDiagnosticSettingName string = 'tripline-activity-log'
 
 @description('Resource IDs of AKS clusters whose kube-audit-admin log is streamed to the hub. Each cluster must be in the same region as the Event Hubs namespace (Azure Monitor rule for regional resources). Empty strings are ignored.')
@@ -137,6 +170,32 @@ var token = toLower(uniqueString(subscription().id, resourceGroupName, location)
 var prefix = toLower(namePrefix)
 var allTags = union(tags, { application: 'tripline' })
 var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
+
+// host.json extensions.eventHubs values per profile, applied as
+// AzureFunctionsJobHost__ app settings (functionapp.bicep). maxWaitTime is
+// used by the host only when minEventBatchSize > 1. tools/cost/ prices both;
+// its tests keep the two lists and host.json (= economy) equal.
+var batchingProfiles = {
+  realtime: {
+    minEventBatchSize: 1
+    maxEventBatchSize: 100
+    maxWaitTime: '00:00:30'
+    prefetchCount: 300
+  }
+  economy: {
+    minEventBatchSize: 100
+    maxEventBatchSize: 100
+    maxWaitTime: '00:01:00'
+    prefetchCount: 300
+  }
+}
+
+// The subscription system topic: reused when scripts/deploy.sh found one,
+// else created (only by the feeds owner) in the shared resource group under a
+// name that depends on the subscription alone.
+var createSystemTopic = ownsSubscriptionFeeds && empty(existingSystemTopicId)
+var systemTopicResourceGroup = empty(existingSystemTopicId) ? sharedResourceGroupName : split(existingSystemTopicId, '/')[4]
+var systemTopicName = empty(existingSystemTopicId) ? 'evgt-tripline-${toLower(uniqueString(subscription().id))}' : last(split(existingSystemTopicId, '/'))
 
 // Operations the built-in rule pack (detect/rules) matches in the Activity Log,
 // spelled as Event Grid sends them (mixed case; Event Grid string filters are
@@ -252,6 +311,7 @@ module roles 'modules/roles.bicep' = {
     eventHubName: eventHubs.outputs.eventHubName
     appInsightsName: monitoring.outputs.appInsightsName
     keyVaultName: keyVault.outputs.name
+    eventGridPrincipalId: systemTopicPrincipalId
   }
 }
 
@@ -267,6 +327,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    eventHubBatching: batchingProfiles[costProfile]
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
@@ -286,35 +347,61 @@ module functionApp 'modules/functionapp.bicep' = {
     pagerDutyEventsUrl: pagerDutyEventsUrl
   }
   // App settings are written after the identity can read what they point at
-  // (storage, hub, vault, Cosmos): infra-azure.md §8, §12.
+  // (storage, hub, vault, Cosmos): Key Vault references resolve with it
+  // (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references).
   dependsOn: [
     roles
   ]
 }
 
-module eventGrid 'modules/eventgrid.bicep' = {
-  name: 'tripline-eventgrid'
-  scope: rg
+resource sharedRg 'Microsoft.Resources/resourceGroups@2025-04-01' = if (createSystemTopic) {
+  name: sharedResourceGroupName
+  location: location
+  tags: union(tags, { application: 'tripline', 'tripline-shared': 'subscription-system-topic' })
+}
+
+module systemTopic 'modules/eventgrid-topic.bicep' = if (createSystemTopic) {
+  name: 'tripline-${environmentName}-systemtopic'
+  scope: sharedRg
   params: {
-    systemTopicName: 'evgt-${prefix}-${token}'
-    tags: allTags
-    identityId: identity.outputs.id
+    name: systemTopicName
+    tags: union(tags, { application: 'tripline' })
+  }
+}
+
+// A topic found by scripts/deploy.sh; it checked that the topic has a
+// system-assigned identity (dead-lettering uses it).
+resource existingSystemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = if (ownsSubscriptionFeeds && !empty(existingSystemTopicId)) {
+  name: systemTopicName
+  scope: resourceGroup(systemTopicResourceGroup)
+}
+
+var systemTopicPrincipalId = !ownsSubscriptionFeeds ? '' : (createSystemTopic ? systemTopic!.outputs.principalId : existingSystemTopic!.identity.principalId)
+
+module eventGrid 'modules/eventgrid.bicep' = if (ownsSubscriptionFeeds && deployEventGridSubscription) {
+  name: 'tripline-${environmentName}-eventgrid'
+  scope: resourceGroup(systemTopicResourceGroup)
+  params: {
+    systemTopicName: createSystemTopic ? systemTopic!.outputs.name : systemTopicName
+    eventSubscriptionName: 'tripline-${environmentName}'
     functionAppId: functionApp.outputs.id
-    deployEventSubscription: deployEventGridSubscription
     eventTypes: eventGridEventTypes
     operationNames: union(builtinEventGridOperations, extraEventGridOperations)
     storageAccountId: storage.outputs.id
     deadLetterContainerName: storage.outputs.deadLetterContainerName
   }
-  // The dead-letter identity needs its blob role first.
+  // The topic's identity needs its blob role on the dead-letter account first.
   dependsOn: [
     roles
   ]
 }
 
-// Subscription Activity Log -> event hub (infra-azure.md §5). Needs a
+// Subscription Activity Log -> event hub
+// (https://learn.microsoft.com/azure/azure-monitor/platform/diagnostic-settings). Needs a
 // namespace-level SAS rule with Listen, Manage and Send.
-resource activityLogExport 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+// One export per subscription: only the environment owning the feeds writes it,
+// so a second environment never re-points it at its own hub.
+resource activityLogExport 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (ownsSubscriptionFeeds) {
   name: activityLogDiagnosticSettingName
   properties: {
     eventHubAuthorizationRuleId: eventHubs.outputs.authorizationRuleId
@@ -329,11 +416,11 @@ resource activityLogExport 'Microsoft.Insights/diagnosticSettings@2021-05-01-pre
 // kube-audit-admin of each listed AKS cluster -> the same event hub; deployed
 // into each cluster's own resource group (and subscription).
 module aksAudit 'modules/aks-audit.bicep' = [for (clusterId, i) in aksClusters: {
-  name: 'tripline-aks-audit-${i}'
+  name: 'tripline-${environmentName}-aks-audit-${i}'
   scope: resourceGroup(split(clusterId, '/')[2], split(clusterId, '/')[4])
   params: {
     clusterName: last(split(clusterId, '/'))
-    settingName: 'tripline-kube-audit-admin'
+    settingName: 'tripline-${environmentName}-kube-audit-admin'
     eventHubAuthorizationRuleId: eventHubs.outputs.authorizationRuleId
     eventHubName: eventHubs.outputs.eventHubName
   }
@@ -349,7 +436,10 @@ output eventHubNamespace string = eventHubs.outputs.namespaceName
 output eventHubName string = eventHubs.outputs.eventHubName
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output keyVaultName string = keyVault.outputs.name
-output eventGridSubscriptionDeployed bool = deployEventGridSubscription
-var phase1Next = 'GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o bin/tripline . && func azure functionapp publish ${functionApp.outputs.name} --custom && TRIPLINE_DEPLOY_EVENTGRID_SUBSCRIPTION=true az deployment sub create --name tripline --location ${location} --template-file infra/main.bicep --parameters infra/main.bicepparam'
+output eventGridSubscriptionDeployed bool = ownsSubscriptionFeeds && deployEventGridSubscription
+output environmentName string = environmentName
+output ownsSubscriptionFeeds bool = ownsSubscriptionFeeds
+output systemTopicId string = ownsSubscriptionFeeds ? resourceId(systemTopicResourceGroup, 'Microsoft.EventGrid/systemTopics', systemTopicName) : ''
+var phase1Next = 'TRIPLINE_ENV=${environmentName} TRIPLINE_LOCATION=${location} scripts/deploy.sh (builds, publishes with func azure functionapp publish ${functionApp.outputs.name}, then phase 2)'
 var phase2Next = 'az functionapp function list --resource-group ${rg.name} --name ${functionApp.outputs.name} --output table'
 output nextCommand string = deployEventGridSubscription ? phase2Next : phase1Next

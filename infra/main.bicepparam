@@ -2,8 +2,15 @@
 // as is; values come from environment variables so that the same file serves
 // both deployment phases and no secret is ever written to disk.
 //
+//   TRIPLINE_ENV                           environment name (default main); one deployment
+//                                          tripline-<env> per environment
 //   TRIPLINE_LOCATION                      region (default eastus)
-//   TRIPLINE_RESOURCE_GROUP                resource group (default rg-tripline)
+//   TRIPLINE_RESOURCE_GROUP                resource group (default rg-tripline-<env>)
+//   TRIPLINE_SUBSCRIPTION_FEEDS            true: this environment owns the Activity Log
+//                                          export and the Event Grid subscription
+//                                          (scripts/deploy.sh decides unless set)
+//   TRIPLINE_EVENTGRID_SYSTEM_TOPIC_ID     the subscription's existing system topic
+//                                          (scripts/deploy.sh looks it up); empty: create it
 //   TRIPLINE_AKS_CLUSTER_IDS               comma-separated AKS cluster resource IDs (optional)
 //   TRIPLINE_DEPLOY_EVENTGRID_SUBSCRIPTION true only in phase 2 (after publishing the code)
 //   TRIPLINE_WEBHOOK_URL, TRIPLINE_WEBHOOK_SECRET, TRIPLINE_TEAMS_WEBHOOK_URL,
@@ -16,13 +23,20 @@
 // Every other parameter keeps main.bicep's default unless set below.
 using 'main.bicep'
 
+var env = readEnvironmentVariable('TRIPLINE_ENV', 'main')
+param environmentName = env
 param location = readEnvironmentVariable('TRIPLINE_LOCATION', 'eastus')
-param resourceGroupName = readEnvironmentVariable('TRIPLINE_RESOURCE_GROUP', 'rg-tripline')
+param resourceGroupName = readEnvironmentVariable('TRIPLINE_RESOURCE_GROUP', 'rg-tripline-${env}')
+param ownsSubscriptionFeeds = bool(readEnvironmentVariable('TRIPLINE_SUBSCRIPTION_FEEDS', 'true'))
+param existingSystemTopicId = readEnvironmentVariable('TRIPLINE_EVENTGRID_SYSTEM_TOPIC_ID', '')
 
-// Flex Consumption sizing: 2048 MB is the platform default; a Go binary runs
-// in 512 MB, at a quarter of the GB-s price per execution second.
-param instanceMemoryMB = 2048
+// Flex Consumption sizing: Tripline's peak RSS is about 30 MB (bench/RESULTS.md),
+// so 512 MB instances (a quarter of the default 2048's GB-s per second).
+param instanceMemoryMB = 512
 param maximumInstanceCount = 100
+
+// Event Hubs batching: economy (default) or realtime; docs/cost.md compares them.
+param costProfile = readEnvironmentVariable('TRIPLINE_COST_PROFILE', 'economy')
 
 // Activity Log categories; Administrative and Security carry what the rules need.
 param activityLogCategories = [

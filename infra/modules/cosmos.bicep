@@ -10,7 +10,7 @@ param principalId string
 param location string
 param tags object
 
-// Data-plane built-in role, not an ARM role (infra-azure.md §3).
+// Data-plane built-in role, not an ARM role (https://learn.microsoft.com/azure/cosmos-db/nosql/security/how-to-grant-data-plane-role-based-access).
 var cosmosDbBuiltInDataContributor = '00000000-0000-0000-0000-000000000002'
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2025-04-15' = {

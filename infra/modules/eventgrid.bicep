@@ -1,12 +1,11 @@
-// Event Grid system topic for the subscription's ARM events and (phase 2) the
-// event subscription that delivers the rules' operations to ResourceEvents.
+// The Event Grid event subscription that delivers the rules' operations to
+// ResourceEvents (phase 2), on the subscription's system topic, which lives in
+// its own resource group (eventgrid-topic.bicep) or was there before Tripline.
+// Deployed into the topic's resource group; the name carries the environment
+// so that environments never overwrite each other's subscription.
 param systemTopicName string
-param tags object
-@description('Resource id of the app identity; the system topic uses it to write dead-lettered events.')
-param identityId string
+param eventSubscriptionName string
 param functionAppId string
-@description('Create the event subscription. Only after the code is published: Event Grid checks that the function exists and has an eventGridTrigger binding.')
-param deployEventSubscription bool
 param eventTypes array
 @description('data.operationName values to deliver (Event Grid: at most 25 filter values per subscription; string filters are case-insensitive).')
 @maxLength(25)
@@ -14,27 +13,15 @@ param operationNames array
 param storageAccountId string
 param deadLetterContainerName string
 
-// One system topic per source: if the subscription already has a
-// Microsoft.Resources.Subscriptions system topic, creation fails (docs/deploy.md).
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
-  location: 'global'
-  tags: tags
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${identityId}': {}
-    }
-  }
-  properties: {
-    source: subscription().id
-    topicType: 'Microsoft.Resources.Subscriptions'
-  }
 }
 
-resource resourceEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscription) {
+// Created only after the code is published: Event Grid checks at creation
+// that the function exists and has an eventGridTrigger binding.
+resource resourceEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: systemTopic
-  name: 'tripline-resource-events'
+  name: eventSubscriptionName
   properties: {
     destination: {
       endpointType: 'AzureFunction'
@@ -62,8 +49,7 @@ resource resourceEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
     }
     deadLetterWithResourceIdentity: {
       identity: {
-        type: 'UserAssigned'
-        userAssignedIdentity: identityId
+        type: 'SystemAssigned'
       }
       deadLetterDestination: {
         endpointType: 'StorageBlob'
@@ -76,4 +62,4 @@ resource resourceEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
   }
 }
 
-output systemTopicName string = systemTopic.name
+output eventSubscriptionName string = resourceEvents.name

@@ -1,7 +1,8 @@
 // Event Hubs Standard namespace, the hub both diagnostic settings write to, the
 // consumer group the function reads with, and the SAS rule Azure Monitor needs.
 // Local (SAS) auth stays enabled because diagnostic-setting streaming accepts
-// only an authorization rule (infra-azure.md §5); the app itself reads with
+// only an authorization rule
+// (https://learn.microsoft.com/azure/azure-monitor/platform/diagnostic-settings, MicrosoftDocs/azure-docs#119932); the app itself reads with
 // its identity (Azure Event Hubs Data Receiver) and never sees a key.
 param namespaceName string
 param eventHubName string

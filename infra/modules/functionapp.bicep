@@ -8,6 +8,8 @@ param identityId string
 param identityClientId string
 param instanceMemoryMB int
 param maximumInstanceCount int
+@description('Event Hubs batching: { minEventBatchSize, maxEventBatchSize, maxWaitTime, prefetchCount } (main.bicep batchingProfiles).')
+param eventHubBatching object
 param storageBlobEndpoint string
 param storageQueueEndpoint string
 param storageTableEndpoint string
@@ -19,7 +21,7 @@ param eventHubConsumerGroup string
 param cosmosEndpoint string
 param cosmosDatabase string
 param cosmosContainer string
-@description('Key Vault URI with trailing slash (https://<vault>.vault.azure.net/).')
+@description('Key Vault URI with its trailing slash: the vault\'s properties.vaultUri (keyvault.bicep output uri).')
 param keyVaultUri string
 @description('Which channel secrets exist in the vault: { webhookUrl, webhookSecret, teamsWebhookUrl, slackWebhookUrl, pagerDutyRoutingKey } as bools.')
 param channelConfigured object
@@ -85,7 +87,8 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
 
 // Settings the Functions host and the Tripline binary read. Do not add
 // FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE
-// or any connection string: Flex rejects or ignores them (infra-azure.md §4).
+// or any connection string: Flex rejects or ignores them
+// (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations).
 // TRIPLINE_COSMOS_KEY must never be set here: Cosmos DB uses the identity.
 var baseSettings = {
   // Host storage through the identity (shared keys are disabled).
@@ -109,6 +112,13 @@ var baseSettings = {
   EventHubConnection__fullyQualifiedNamespace: eventHubFullyQualifiedNamespace
   EventHubConnection__credential: 'managedidentity'
   EventHubConnection__clientId: identityClientId
+
+  // The cost profile's batching, over host.json's values (app settings
+  // override host.json: https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values).
+  AzureFunctionsJobHost__extensions__eventHubs__minEventBatchSize: string(eventHubBatching.minEventBatchSize)
+  AzureFunctionsJobHost__extensions__eventHubs__maxEventBatchSize: string(eventHubBatching.maxEventBatchSize)
+  AzureFunctionsJobHost__extensions__eventHubs__maxWaitTime: eventHubBatching.maxWaitTime
+  AzureFunctionsJobHost__extensions__eventHubs__prefetchCount: string(eventHubBatching.prefetchCount)
 
   // NotificationRetry/function.json: %NotificationRetrySchedule%.
   NotificationRetrySchedule: notificationRetrySchedule

@@ -1,5 +1,5 @@
 // ARM role assignments for the app identity, each on the narrowest resource
-// that works (infra-azure.md §3). The Cosmos DB data-plane role is assigned in
+// that works (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles). The Cosmos DB data-plane role is assigned in
 // cosmos.bicep. Nothing else is granted.
 @description('Principal (object) id of the app identity.')
 param principalId string
@@ -8,6 +8,8 @@ param eventHubNamespaceName string
 param eventHubName string
 param appInsightsName string
 param keyVaultName string
+@description('Principal id of the subscription system topic\'s system-assigned identity, which dead-letters undeliverable events into this storage account. Empty: this environment has no Event Grid subscription, so nothing is granted.')
+param eventGridPrincipalId string = ''
 
 // Built-in role definition GUIDs. Keys are the role names in camelCase;
 // infra/infra_test.go checks every GUID against the reference table.
@@ -18,11 +20,11 @@ var roleDefinitionIds = {
   azureEventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 }
 
-// Host storage (AzureWebJobsStorage), Event Hubs checkpoints, the Flex
-// deployment package and Event Grid dead-letter blobs (the system topic uses
-// the same identity). Queue and Table as in the official Flex samples.
+// Host storage (AzureWebJobsStorage), Event Hubs checkpoints and the Flex
+// deployment package. Queue and Table as in the official Flex samples.
 var storageRoles = [
   roleDefinitionIds.storageBlobDataOwner
   roleDefinitionIds.storageQueueDataContributor
@@ -89,6 +91,20 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultSecretsUser)
     principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Event Grid dead-lettering (deadLetterWithResourceIdentity, SystemAssigned):
+// the subscription system topic may be shared with other tools or created by
+// another Tripline deployment, so it carries no environment's user-assigned
+// identity; its own identity writes this environment's dead-letter blobs.
+resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(eventGridPrincipalId)) {
+  name: guid(storageAccount.id, eventGridPrincipalId, roleDefinitionIds.storageBlobDataContributor)
+  scope: storageAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.storageBlobDataContributor)
+    principalId: eventGridPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
