@@ -68,9 +68,9 @@ type Options struct {
 	KubePercent int
 }
 
-// Defaults: 1,000 bodies of 50 records (50,000 records, about 60 MB),
-// 0.5 % matching, 20 % of the messages kube-audit-admin.
-var Defaults = Options{Seed: 20261107, Messages: 1000, RecordsPerMessage: 50, MatchPerMille: 5, KubePercent: 20}
+// Defaults: 800 bodies of 50 records (40,000 records of about 2 KB, about
+// 85 MB), 0.5 % matching, 20 % of the messages kube-audit-admin.
+var Defaults = Options{Seed: 20261107, Messages: 800, RecordsPerMessage: 50, MatchPerMille: 5, KubePercent: 20}
 
 // Corpus is a generated set of Event Hubs message bodies.
 type Corpus struct {
@@ -258,6 +258,7 @@ func (g *gen) activityFor(buf *bytes.Buffer, op, provider, typ, role, result str
 	resourceID := "/SUBSCRIPTIONS/" + toUpper(sub) + "/RESOURCEGROUPS/" + toUpper(rg) + "/PROVIDERS/" + provider + "/" + typ + "/" + toUpper(name)
 	scope := "/subscriptions/" + sub + "/resourceGroups/" + rg + "/providers/" + provider + "/" + typ + "/" + name
 	principal := g.hex(32)
+	const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	ip := fmt.Sprintf("203.0.113.%d", 1+g.rng.IntN(250))
 	iat := g.t.Unix() - int64(g.rng.IntN(3000))
 	status, signature := "Succeeded", "Succeeded.OK"
@@ -287,22 +288,49 @@ func (g *gen) activityFor(buf *bytes.Buffer, op, provider, typ, role, result str
 					kv{"principalType", str("User")},
 				)},
 			)},
+			// The claims of an Entra ID access token, as the Activity
+			// Log carries them: most of a real record's size.
 			kv{"claims", obj(
+				kv{"aud", str("https://management.core.windows.net/")},
+				kv{"iss", str("https://sts.windows.net/" + tenant + "/")},
 				kv{"iat", str(strconv.FormatInt(iat, 10))},
+				kv{"nbf", str(strconv.FormatInt(iat, 10))},
+				kv{"exp", str(strconv.FormatInt(iat+4354, 10))},
+				kv{"http://schemas.microsoft.com/claims/authnclassreference", str("1")},
+				kv{"aio", str(g.hex(56))},
+				kv{"http://schemas.microsoft.com/claims/authnmethodsreferences", str("pwd,mfa")},
 				kv{"appid", str("04b07795-8ddb-461a-bbee-02f9e1bf7b46")},
+				kv{"appidacr", str("0")},
+				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", str(u.sur)},
+				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", str(u.given)},
+				kv{"groups", str(g.guid() + "," + g.guid())},
+				kv{"idtyp", str("user")},
 				kv{"ipaddr", str(ip)},
 				kv{"name", str(u.given + " " + u.sur)},
+				kv{"http://schemas.microsoft.com/identity/claims/objectidentifier", str(principal)},
+				kv{"puid", str(toUpper(g.hex(16)))},
+				kv{"rh", str("0.A" + g.hex(40) + ".")},
+				kv{"http://schemas.microsoft.com/identity/claims/scope", str("user_impersonation")},
+				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", str(g.hex(43))},
+				kv{"http://schemas.microsoft.com/identity/claims/tenantid", str(tenant)},
 				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", str(u.upn)},
-				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", str(u.sur)},
+				kv{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", str(u.upn)},
+				kv{"uti", str(g.hex(22))},
+				kv{"ver", str("1.0")},
+				kv{"xms_tcdt", str("1602511347")},
 			)},
 		)},
 		{"level", str("Information")},
 		{"location", str(g.pick(locations))},
 		{"properties", obj(
+			kv{"statusCode", str(status)},
+			kv{"serviceRequestId", str(g.guid())},
 			kv{"eventCategory", str("Administrative")},
+			kv{"entity", str(scope)},
+			kv{"message", str(op)},
+			kv{"hierarchy", str(tenant + "/mg-platform/" + sub)},
 		)},
 	}
-	_ = status
 	writeObj(buf, rec)
 }
 

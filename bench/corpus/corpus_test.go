@@ -27,8 +27,8 @@ func TestDeterministicAndRealistic(t *testing.T) {
 		t.Errorf("planted %d of %d", a.Planted, a.Records)
 	}
 	per := float64(a.Bytes) / float64(a.Records)
-	if per < 1000 || per > 1600 {
-		t.Errorf("%.0f bytes per record, want about 1.2 KB", per)
+	if per < 1800 || per > 2800 {
+		t.Errorf("%.0f bytes per record, want about 2 KB", per)
 	}
 }
 
