@@ -581,7 +581,8 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 
 // withDB opens the file, runs fn on it and closes it, in every case: when
 // fn fails, when bbolt panics (the panic becomes an ErrCorrupt error, and
-// only the file is closed, since bbolt's state is then unknown), and when a
+// the store only unlocks and closes the file, since bbolt's state is then
+// unknown), and when a
 // function of the caller's panics inside fn (the database is closed, which
 // rolls back, and the panic goes on). The caller holds s.mu.
 func (s *Store) withDB(ctx context.Context, readOnly bool, fn func(*bbolt.DB) error) (err error) {
@@ -602,7 +603,10 @@ func (s *Store) withDB(ctx context.Context, readOnly bool, fn func(*bbolt.DB) er
 			panic(cp.v)
 		}
 		if file != nil {
-			file.Close() // drops the flock
+			// bbolt's memory map of the file stays (its address is
+			// bbolt's), and holds the lock with it: unlock first.
+			unlock(file)
+			file.Close()
 		}
 		err = s.corrupt(fmt.Sprint(r))
 	}()
@@ -690,7 +694,10 @@ func (s *Store) open(ctx context.Context, readOnly bool, file **os.File) (*bbolt
 func (s *Store) classify(err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
-		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping),
+		// bbolt's error for a file shorter than its meta pages has no
+		// sentinel.
+		strings.HasPrefix(err.Error(), "file size too small"):
 		return s.corrupt(err.Error())
 	case errors.Is(err, syscall.EISDIR):
 		return s.corrupt("it is a directory")
