@@ -221,3 +221,35 @@ func TestDamagedFile(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyFile: an empty file at the path holds nothing to lose, so it
+// reads as empty and the first write makes it a new database (as bbolt
+// does), rather than being reported damaged.
+func TestEmptyFile(t *testing.T) {
+	ctx := t.Context()
+	path, _ := goodFile(t, t.TempDir())
+	s, err := bolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := s.Pending(ctx, 10); err != nil || len(items) != 0 {
+		t.Fatalf("Pending on an emptied file = %d items, %v; want none", len(items), err)
+	}
+	if _, err := s.Get(ctx, "doc001"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get on an emptied file: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Create(ctx, "a", []byte(`{"id":"a","ttl":60}`)); err != nil {
+		t.Fatalf("Create on an emptied file: %v", err)
+	}
+	if err := os.WriteFile(path+"2", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.Open(path+"2", nil); err != nil {
+		t.Fatalf("Open of an empty file: %v", err)
+	}
+	wantUnlocked(t, path)
+}
