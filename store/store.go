@@ -46,10 +46,10 @@
 // busy state file, a cancelled context): the caller should fail the
 // invocation so that the host retries it. One exception no retry changes: a
 // damaged state file (store/bolt's ErrCorrupt) fails every call until an
-// operator moves it aside. After an ambiguous failure (a
-// timeout or a lost response) the stores retry writes and check whether the
-// first attempt took effect, so a retried Create or Replace does not report
-// ErrExists or ErrStale for the caller's own write.
+// operator moves it aside. A write that failed in a way that leaves open
+// whether it took effect (a timeout, a lost response) is not retried, so it
+// is never applied twice: its error is none of the sentinels, and the
+// caller's next read shows what happened.
 //
 // # Caveats
 //
