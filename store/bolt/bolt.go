@@ -580,11 +580,11 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 }
 
 // withDB opens the file, runs fn on it and closes it, in every case: when
-// fn fails, when bbolt panics (the panic becomes an ErrCorrupt error, and
+// fn fails; when bbolt panics (the panic becomes an ErrCorrupt error, and
 // the store only unlocks and closes the file, since bbolt's state is then
-// unknown), and when a
-// function of the caller's panics inside fn (the database is closed, which
-// rolls back, and the panic goes on). The caller holds s.mu.
+// unknown); and when a function of the caller's panics inside fn (the
+// database is closed, which rolls back, and the panic goes on). The caller
+// holds s.mu.
 func (s *Store) withDB(ctx context.Context, readOnly bool, fn func(*bbolt.DB) error) (err error) {
 	var (
 		file *os.File  // as bbolt opened it, to release the lock after a panic
