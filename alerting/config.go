@@ -25,9 +25,9 @@ type Config struct {
 	CosmosDatabase    string        `envconfig:"COSMOS_DATABASE" default:"tripline" desc:"Cosmos DB database name."`
 	CosmosContainer   string        `envconfig:"COSMOS_CONTAINER" default:"alerts" desc:"Cosmos DB container name (partition key /id, TTL on)."`
 	CosmosKey         Secret        `envconfig:"COSMOS_KEY" desc:"Cosmos DB account key, for local emulators only; when set, a missing database and container are created. In Azure leave empty: the managed identity is used."`
-	CosmosRetryBudget time.Duration `envconfig:"COSMOS_RETRY_BUDGET" default:"30s" desc:"How long one Cosmos DB call may spend retrying throttling and transient errors before the invocation fails (and the host retries it)."`
+	CosmosRetryBudget time.Duration `envconfig:"COSMOS_RETRY_BUDGET" default:"30s" desc:"How long one Cosmos DB call may spend retrying throttling (429, 449; the service's x-ms-retry-after-ms is honoured up to 5 s a wait) and the read failures azcosmos retries before the invocation fails (and the host retries it). A write that may have been applied (408, 5xx, lost connection) is never replayed: the invocation fails at once."`
 	ClientID          string        `envconfig:"AZURE_CLIENT_ID" desc:"Client id of the user-assigned managed identity; read as AZURE_CLIENT_ID (the name azidentity uses). Empty: DefaultAzureCredential picks the identity."`
-	StateFile         string        `envconfig:"STATE_FILE" desc:"Embedded store file. Default: $XDG_STATE_HOME/tripline/state.db (or ~/.local/state/tripline/state.db)."`
+	StateFile         string        `envconfig:"STATE_FILE" desc:"Embedded store file. Default: $XDG_STATE_HOME/tripline/state.db (or ~/.local/state/tripline/state.db). Another process using it waits up to 10 s for its lock, then fails saying it is busy; a damaged file fails every run with an error naming it: move it aside to start an empty one."`
 	AlertTTL          time.Duration `envconfig:"ALERT_TTL" default:"720h" desc:"How long alert documents are kept after their last change (Cosmos DB TTL)."`
 
 	// Rules

@@ -38,7 +38,7 @@ func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *O
 func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline, force bool) (bool, deliveryCount, error) {
 	var scratch Outcome
 	var n deliveryCount
-	doc, etag, err := p.load(ctx, docID, &scratch)
+	doc, etag, err := p.load(ctx, p.Store, docID, &scratch)
 	if err != nil || doc == nil {
 		return true, n, err
 	}
@@ -108,7 +108,7 @@ func (p *Pipeline) deliverOne(ctx context.Context, docID, alertID string, inline
 		if !errors.Is(err, store.ErrStale) {
 			return true, n, err
 		}
-		if doc, etag, err = p.load(ctx, docID, &scratch); err != nil || doc == nil {
+		if doc, etag, err = p.load(ctx, p.Store, docID, &scratch); err != nil || doc == nil {
 			return true, n, err
 		}
 	}

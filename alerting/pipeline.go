@@ -18,9 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
@@ -94,7 +95,7 @@ type Outcome struct {
 	StoreCalls int
 }
 
-// maxApplyAttempts bounds optimistic-concurrency retries per group; between
+// maxApplyAttempts bounds optimistic-concurrency attempts per group; between
 // attempts a short random pause lets the competing writer finish.
 const maxApplyAttempts = 20
 
@@ -143,9 +144,9 @@ func (p *Pipeline) Record(ctx context.Context, messages int, res *detect.Result)
 	newPerRule := map[string]int{}
 	heldBack := map[string]*alert.HeldBack{}
 	var fresh []freshAlert
-	err := p.batch(ctx, func(ctx context.Context) error {
+	err := p.batch(ctx, func(st Store) error {
 		for _, g := range groups {
-			created, err := p.recordGroup(ctx, g, newPerRule, out)
+			created, err := p.recordGroup(ctx, st, g, newPerRule, out)
 			if err != nil {
 				return err
 			}
@@ -185,17 +186,18 @@ func (p *Pipeline) Record(ctx context.Context, messages int, res *detect.Result)
 // commits whole or not at all (store/bolt: one pair of fsyncs for an
 // invocation's alerts instead of a pair per group).
 type batchStore interface {
-	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+	Batch(ctx context.Context, fn func(tx store.Tx) error) error
 }
 
-// batch runs fn, whose store calls use the context it is given, as one unit
-// of the store when the store can do that. If it fails, nothing fn wrote is
-// kept, so the retried invocation records everything again.
-func (p *Pipeline) batch(ctx context.Context, fn func(ctx context.Context) error) error {
+// batch runs fn with the store it must use: one unit of the store (a
+// store.Tx) when the store can do that, else the store itself. If it fails,
+// nothing fn wrote is kept, so the retried invocation records everything
+// again.
+func (p *Pipeline) batch(ctx context.Context, fn func(st Store) error) error {
 	if b, ok := p.Store.(batchStore); ok {
-		return b.Batch(ctx, fn)
+		return b.Batch(ctx, func(tx store.Tx) error { return fn(tx) })
 	}
-	return fn(ctx)
+	return fn(p.Store)
 }
 
 // groupMatches groups matches by rule and group key, in order of first
@@ -230,19 +232,25 @@ type freshAlert struct {
 	held  bool
 }
 
-// recordGroup applies one group's matches to its document: one read and one
-// write, repeated only when another writer got there first.
-func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
+// errConflict is a write that lost to another writer of the same group.
+var errConflict = errors.New("conflict")
+
+// recordGroup applies one group's matches to its document in st: one read
+// and one write, repeated only when another writer got there first, after a
+// short random pause (exponential, from a few milliseconds up to 250 ms) so
+// that competing writers do not retry in lockstep.
+func (p *Pipeline) recordGroup(ctx context.Context, st Store, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
 	docID := groupDocID(g.rule.ID, g.key)
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 0 {
-			if err := conflictPause(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
-		doc, etag, err := p.load(ctx, docID, out)
+	pause := &backoff.ExponentialBackOff{
+		InitialInterval:     2 * time.Millisecond,
+		RandomizationFactor: 1, // 0 to twice the interval
+		Multiplier:          2,
+		MaxInterval:         125 * time.Millisecond,
+	}
+	created, err := backoff.Retry(ctx, func() ([]freshAlert, error) {
+		doc, etag, err := p.load(ctx, st, docID, out)
 		if err != nil {
-			return nil, err
+			return nil, backoff.Permanent(err)
 		}
 		if doc == nil {
 			doc = &groupDoc{ID: docID, RuleID: g.rule.ID, GroupKey: g.key}
@@ -257,44 +265,33 @@ func (p *Pipeline) recordGroup(ctx context.Context, g *group, newPerRule map[str
 		doc.refreshPending()
 		body, err := doc.marshal()
 		if err != nil {
-			return nil, fmt.Errorf("encode alert document: %w", err)
+			return nil, backoff.Permanent(fmt.Errorf("encode alert document: %w", err))
 		}
 		out.StoreCalls++
 		if etag == "" {
-			_, err = p.Store.Create(ctx, docID, body)
+			_, err = st.Create(ctx, docID, body)
 		} else {
-			_, err = p.Store.Replace(ctx, docID, body, etag)
+			_, err = st.Replace(ctx, docID, body, etag)
 		}
 		if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
-			continue // someone else wrote the group; apply again on their version
+			return nil, errConflict // someone else wrote the group; apply again on their version
 		}
 		if err != nil {
-			return nil, fmt.Errorf("record alert of rule %s: %w", g.rule.ID, err)
+			return nil, backoff.Permanent(fmt.Errorf("record alert of rule %s: %w", g.rule.ID, err))
 		}
 		newPerRule[g.rule.ID] += len(ap.created)
 		p.report(doc, ap, out)
 		return ap.created, nil
+	}, backoff.WithBackOff(pause), backoff.WithMaxTries(maxApplyAttempts), backoff.WithMaxElapsedTime(0))
+	if errors.Is(err, errConflict) {
+		return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
 	}
-	return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
+	return created, err
 }
 
-// conflictPause waits a random 0–2^attempt ms (at most 250 ms) after a
-// write conflict, so competing writers do not retry in lockstep.
-func conflictPause(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(min(time.Millisecond<<attempt, 250*time.Millisecond)) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func (p *Pipeline) load(ctx context.Context, id string, out *Outcome) (*groupDoc, string, error) {
+func (p *Pipeline) load(ctx context.Context, st Store, id string, out *Outcome) (*groupDoc, string, error) {
 	out.StoreCalls++
-	item, err := p.Store.Get(ctx, id)
+	item, err := st.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", nil
 	}

@@ -382,7 +382,7 @@ func TestStoreFailureThenRecovery(t *testing.T) {
 }
 
 // failingWrite is the embedded store with its n-th write failing, as a full
-// disk would; Batch, Get and Pending are the store's own.
+// disk would, inside a Batch or not; Get and Pending are the store's own.
 type failingWrite struct {
 	*bolt.Store
 	mu            sync.Mutex
@@ -411,6 +411,30 @@ func (f *failingWrite) Replace(ctx context.Context, id string, b []byte, etag st
 		return "", err
 	}
 	return f.Store.Replace(ctx, id, b, etag)
+}
+
+func (f *failingWrite) Batch(ctx context.Context, fn func(tx store.Tx) error) error {
+	return f.Store.Batch(ctx, func(tx store.Tx) error { return fn(failingTx{tx, f}) })
+}
+
+// failingTx is a batch of failingWrite: its writes count, and fail, too.
+type failingTx struct {
+	store.Tx
+	f *failingWrite
+}
+
+func (t failingTx) Create(ctx context.Context, id string, b []byte) (string, error) {
+	if err := t.f.fail(); err != nil {
+		return "", err
+	}
+	return t.Tx.Create(ctx, id, b)
+}
+
+func (t failingTx) Replace(ctx context.Context, id string, b []byte, etag string) (string, error) {
+	if err := t.f.fail(); err != nil {
+		return "", err
+	}
+	return t.Tx.Replace(ctx, id, b, etag)
 }
 
 // TestEmbeddedStoreRecordsAllOrNothing: the embedded store records an

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -47,8 +46,9 @@ type Dispatcher struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 	// RetryBase and RetryMax shape the durable backoff between Attempt
-	// rounds: min(RetryMax, RetryBase·2^(attempts-1)), jittered to between
-	// half and all of it, and never earlier than a receiver's Retry-After.
+	// rounds: RetryBase·2^(attempts-1), at most RetryMax, spread over
+	// ±Policy.Jitter of it (never past RetryMax), and never earlier than a
+	// receiver's Retry-After.
 	RetryBase time.Duration
 	RetryMax  time.Duration
 }
@@ -206,22 +206,23 @@ func (d *Dispatcher) Attempt(ctx context.Context, a *alert.Alert) (changed bool)
 	return changed
 }
 
-// delay is the durable backoff after n failed rounds: equal jitter over
-// min(RetryMax, RetryBase·2^(n-1)).
+// delay is the durable backoff after n failed rounds: the nth wait of the
+// same exponential backoff as the inline retries, from RetryBase up to
+// RetryMax.
 func (d *Dispatcher) delay(n int) time.Duration {
-	base, max := d.RetryBase, d.RetryMax
+	base, ceiling := d.RetryBase, d.RetryMax
 	if base <= 0 {
 		base = DefaultRetryBase
 	}
-	if max <= 0 {
-		max = DefaultRetryMax
+	if ceiling <= 0 {
+		ceiling = DefaultRetryMax
 	}
-	e := expDelay(base, max, n)
-	r := rand.Float64
-	if d.Policy.Rand != nil {
-		r = d.Policy.Rand
+	b := exponential(base, ceiling, jitter(d.Policy.Jitter))
+	var w time.Duration
+	for range max(min(n, 64), 1) { // past 64 doublings every interval is the ceiling
+		w = b.NextBackOff()
 	}
-	return e/2 + time.Duration(r()*float64(e/2))
+	return min(w, ceiling)
 }
 
 func (d *Dispatcher) fail(ctx context.Context, a *alert.Alert, name string, del *alert.Delivery, err error, now time.Time) {

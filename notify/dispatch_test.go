@@ -65,10 +65,10 @@ func TestDispatcherRetriesThenDeliversOnce(t *testing.T) {
 		err  string
 		next time.Duration
 	}{
-		"webhook":   {"notify webhook: HTTP 500", 45 * time.Second}, // RetryBase 1m, equal jitter at 0.5
+		"webhook":   {"notify webhook: HTTP 500", time.Minute}, // RetryBase 1m, no jitter
 		"teams":     {"notify teams: HTTP 429 (retry after 2m0s)", 120 * time.Second},
-		"slack":     {"notify slack: timeout", 45 * time.Second},
-		"pagerduty": {"notify pagerduty: ", 45 * time.Second},
+		"slack":     {"notify slack: timeout", time.Minute},
+		"pagerduty": {"notify pagerduty: ", time.Minute},
 	}
 	for n, w := range want {
 		del := a.Deliveries[n]
@@ -96,8 +96,8 @@ func TestDispatcherRetriesThenDeliversOnce(t *testing.T) {
 		}
 	}
 
-	// Round 2 (46s later): all but teams are due and succeed.
-	clock.Advance(46 * time.Second)
+	// Round 2 (61s later): all but teams are due and succeed.
+	clock.Advance(61 * time.Second)
 	if !d.Due(a) || !d.Attempt(context.Background(), a) {
 		t.Fatal("round 2 did nothing")
 	}
@@ -108,13 +108,13 @@ func TestDispatcherRetriesThenDeliversOnce(t *testing.T) {
 			}
 			continue
 		}
-		if del.State != alert.DeliverySent || del.Attempts != 2 || !del.SentAt.Equal(t0.Add(46*time.Second)) || !del.NextAttempt.IsZero() {
+		if del.State != alert.DeliverySent || del.Attempts != 2 || !del.SentAt.Equal(t0.Add(61*time.Second)) || !del.NextAttempt.IsZero() {
 			t.Errorf("%s after round 2: %+v", n, *del)
 		}
 	}
 
 	// Round 3 (after Retry-After): teams.
-	clock.Advance(80 * time.Second)
+	clock.Advance(65 * time.Second)
 	if !d.Attempt(context.Background(), a) || a.Deliveries["teams"].State != alert.DeliverySent || a.Pending() {
 		t.Fatalf("round 3: %+v", *a.Deliveries["teams"])
 	}
@@ -169,7 +169,7 @@ func TestDispatcherHorizonFails(t *testing.T) {
 		rounds++
 	}
 	del := a.Deliveries["webhook"]
-	// Backoff 45s, 1m30s, 3m, 6m, 12m, 24m, 48m → clamped to the horizon.
+	// Backoff 1m, 2m, 4m, 8m, 16m, 32m, 64m → clamped to the horizon.
 	if del.State != alert.DeliveryFailed || rounds != 8 || del.Attempts != 8 || del.LastError != "notify webhook: HTTP 503" ||
 		!del.LastAttempt.Equal(t0.Add(90*time.Minute)) || !del.NextAttempt.IsZero() {
 		t.Fatalf("after %d rounds: %+v (since %v)", rounds, *del, t0)

@@ -6,7 +6,8 @@
 //   - Channel: one configured destination. Webhook, Teams, Slack and
 //     PagerDuty implement it; FromSettings builds the configured ones.
 //   - Policy: bounded inline retries of one send (exponential backoff with
-//     full jitter, Retry-After honoured up to MaxDelay). Send applies it.
+//     jitter, cenkalti/backoff's, Retry-After honoured up to MaxDelay).
+//     Send applies it.
 //   - Dispatcher: the durable per-channel state machine on
 //     alert.Alert.Deliveries (pending → sent | failed). It only mutates the
 //     alert; persisting it is the caller's job.

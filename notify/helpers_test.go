@@ -66,7 +66,7 @@ func (s *sleeper) policy(attempts int) Policy {
 		BaseDelay: 100 * time.Millisecond,
 		MaxDelay:  5 * time.Second,
 		Timeout:   2 * time.Second,
-		Rand:      func() float64 { return 0.5 },
+		Jitter:    -1, // exact waits
 		Sleep: func(_ context.Context, d time.Duration) error {
 			s.mu.Lock()
 			s.waits = append(s.waits, d)

@@ -3,8 +3,9 @@ package notify
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/tripline/tripline/alert"
 )
@@ -15,7 +16,8 @@ type Policy struct {
 	// Attempts is the number of HTTP requests at most (default 3).
 	Attempts int
 	// BaseDelay is the backoff before the second request (default 500ms);
-	// it doubles per request, with full jitter, up to MaxDelay.
+	// it doubles per request up to MaxDelay, each wait randomized by
+	// Jitter.
 	BaseDelay time.Duration
 	// MaxDelay caps every wait, including one asked by Retry-After (default
 	// 5s). A Retry-After longer than MaxDelay, or than the time left before
@@ -25,11 +27,14 @@ type Policy struct {
 	// Timeout bounds each request (default 10s).
 	Timeout time.Duration
 
+	// Jitter spreads every computed wait, inline and durable (Dispatcher),
+	// uniformly over ±Jitter of it, never past the cap (default 0.5, at
+	// most 1). Negative means none: tests that check exact waits.
+	Jitter float64
+
 	// Sleep waits d or until ctx is done (nil: a real timer). Tests inject
 	// a recorder so no test sleeps for real.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Rand returns a float in [0,1) for jitter (nil: math/rand/v2).
-	Rand func() float64
 }
 
 // Policy defaults.
@@ -38,6 +43,7 @@ const (
 	DefaultBaseDelay = 500 * time.Millisecond
 	DefaultMaxDelay  = 5 * time.Second
 	DefaultTimeout   = 10 * time.Second
+	DefaultJitter    = 0.5
 )
 
 func (p Policy) withDefaults() Policy {
@@ -56,10 +62,20 @@ func (p Policy) withDefaults() Policy {
 	if p.Sleep == nil {
 		p.Sleep = sleep
 	}
-	if p.Rand == nil {
-		p.Rand = rand.Float64
-	}
+	p.Jitter = jitter(p.Jitter)
 	return p
+}
+
+// jitter is Policy.Jitter with its default applied, as a randomization
+// factor in [0, 1].
+func jitter(j float64) float64 {
+	switch {
+	case j == 0:
+		return DefaultJitter
+	case j < 0:
+		return 0
+	}
+	return min(j, 1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -73,24 +89,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is the full-jitter delay before request n+1 (n ≥ 1 requests made):
-// uniform in [0, min(MaxDelay, BaseDelay·2^(n-1))).
-func (p Policy) backoff(n int) time.Duration {
-	return time.Duration(p.Rand() * float64(expDelay(p.BaseDelay, p.MaxDelay, n)))
+// exponential is the one backoff formula of notifications, inline and
+// durable: cenkalti/backoff's ExponentialBackOff from base, doubling per
+// step up to ceiling, each wait spread over ±jitter of it. Its NextBackOff
+// gives the waits in turn.
+func exponential(base, ceiling time.Duration, jitter float64) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: base, Multiplier: 2, MaxInterval: ceiling, RandomizationFactor: jitter}
 }
 
-// expDelay is min(max, base·2^(n-1)) without overflow.
-func expDelay(base, max time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
+// backoff returns the successive waits between requests: exponential from
+// BaseDelay, never more than MaxDelay.
+func (p Policy) backoff() func() time.Duration {
+	b := exponential(p.BaseDelay, p.MaxDelay, p.Jitter)
+	return func() time.Duration { return min(b.NextBackOff(), p.MaxDelay) }
 }
 
 // Send delivers a on ch with bounded inline retries: up to p.Attempts
 // requests, each bounded by p.Timeout, separated by exponential backoff with
-// full jitter or by the receiver's Retry-After (429, 503, or any retryable
+// jitter or by the receiver's Retry-After (429, 503, or any retryable
 // status carrying one). It stops early on success, on a permanent error (3xx,
 // 4xx other than 408/425/429), when ctx is done, or when the next wait would
 // exceed MaxDelay or ctx's deadline.
@@ -111,11 +127,12 @@ func SendHeldBack(ctx context.Context, ch Channel, h alert.HeldBack, p Policy) e
 // run is the retry loop; it reports how many requests were made.
 func run(ctx context.Context, p Policy, send func(context.Context) error) (int, error) {
 	p = p.withDefaults()
+	next := p.backoff()
 	var err error
 	n := 0
 	for n < p.Attempts {
 		if n > 0 {
-			wait := p.backoff(n)
+			wait := next()
 			if ra := retryAfter(err); ra > 0 {
 				wait = ra
 			}

@@ -20,10 +20,10 @@ func TestSendClassification(t *testing.T) {
 		retryable bool
 	}{
 		{"2xx first time", nil, 3, "", 1, nil, false},
-		{"500 then ok", []fault{status(500, "")}, 3, "", 2, []time.Duration{50 * time.Millisecond}, false},
-		{"500 exhausts", []fault{status(500, ""), status(502, ""), status(504, "")}, 3, "notify slack: HTTP 504", 3, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}, true},
-		{"408 retried", []fault{status(408, "")}, 2, "", 2, []time.Duration{50 * time.Millisecond}, false},
-		{"425 retried", []fault{status(425, "")}, 2, "", 2, []time.Duration{50 * time.Millisecond}, false},
+		{"500 then ok", []fault{status(500, "")}, 3, "", 2, []time.Duration{100 * time.Millisecond}, false},
+		{"500 exhausts", []fault{status(500, ""), status(502, ""), status(504, "")}, 3, "notify slack: HTTP 504", 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, true},
+		{"408 retried", []fault{status(408, "")}, 2, "", 2, []time.Duration{100 * time.Millisecond}, false},
+		{"425 retried", []fault{status(425, "")}, 2, "", 2, []time.Duration{100 * time.Millisecond}, false},
 		{"429 Retry-After seconds", []fault{status(429, "2")}, 3, "", 2, []time.Duration{2 * time.Second}, false},
 		{"503 Retry-After date", []fault{status(503, date)}, 3, "", 2, nil, false},
 		{"429 Retry-After beyond MaxDelay stops", []fault{status(429, "120")}, 3, "notify slack: HTTP 429 (retry after 2m0s)", 1, nil, true},
@@ -32,9 +32,9 @@ func TestSendClassification(t *testing.T) {
 		{"301 is a failure", []fault{func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusMovedPermanently)
 		}}, 3, "notify slack: HTTP 301", 1, nil, false},
-		{"connection reset then ok", []fault{reset}, 3, "", 2, []time.Duration{50 * time.Millisecond}, false},
-		{"connection reset exhausts", []fault{reset, reset}, 2, "notify slack: ", 2, []time.Duration{50 * time.Millisecond}, true},
-		{"timeout then ok", []fault{hang}, 2, "", 2, []time.Duration{50 * time.Millisecond}, false},
+		{"connection reset then ok", []fault{reset}, 3, "", 2, []time.Duration{100 * time.Millisecond}, false},
+		{"connection reset exhausts", []fault{reset, reset}, 2, "notify slack: ", 2, []time.Duration{100 * time.Millisecond}, true},
+		{"timeout then ok", []fault{hang}, 2, "", 2, []time.Duration{100 * time.Millisecond}, false},
 		{"timeout exhausts", []fault{hang}, 1, "notify slack: timeout", 1, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,10 +124,16 @@ func TestPolicyDefaultsAndBackoff(t *testing.T) {
 	if p.Attempts != 3 || p.BaseDelay != 500*time.Millisecond || p.MaxDelay != 5*time.Second || p.Timeout != 10*time.Second {
 		t.Errorf("defaults %+v", p)
 	}
-	p.Rand = func() float64 { return 0.999999 }
+	if p.Jitter != 0.5 {
+		t.Errorf("default jitter %v", p.Jitter)
+	}
+	// Without jitter: doubling from BaseDelay, capped at MaxDelay.
+	exact := p
+	exact.Jitter = jitter(-1)
+	next := exact.backoff()
 	var got []time.Duration
-	for n := 1; n <= 6; n++ {
-		got = append(got, p.backoff(n).Round(time.Millisecond))
+	for range 6 {
+		got = append(got, next())
 	}
 	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
 	for i := range want {
@@ -135,14 +141,47 @@ func TestPolicyDefaultsAndBackoff(t *testing.T) {
 			t.Fatalf("backoff %v, want %v", got, want)
 		}
 	}
-	p.Rand = func() float64 { return 0 }
-	if p.backoff(3) != 0 {
-		t.Error("full jitter may be zero")
+	// With the default jitter: each wait within ±50 % of that, never
+	// past MaxDelay, and not all the same.
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		next := p.backoff()
+		for i := range want {
+			w := next()
+			if w < want[i]/2 || w > min(want[i]*3/2, p.MaxDelay) {
+				t.Fatalf("wait %d = %v, want within ±50%% of %v and at most %v", i+1, w, want[i], p.MaxDelay)
+			}
+			if i == 0 {
+				seen[w] = true
+			}
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("the first wait took only %d values in 200 tries: no jitter", len(seen))
 	}
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{"": 0, "0": 0, "-3": 0, "30": 30 * time.Second, "x": 0, "Wed, 01 Jan 2025 00:01:00 GMT": time.Minute, "Tue, 31 Dec 2024 00:00:00 GMT": 0} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("Retry-After %q = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestDurableDelay: the Dispatcher's wait after n failed rounds doubles
+// from RetryBase up to RetryMax, spread over ±Jitter, never past RetryMax.
+func TestDurableDelay(t *testing.T) {
+	exact := &Dispatcher{RetryBase: time.Minute, RetryMax: time.Hour, Policy: Policy{Jitter: -1}}
+	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 6: 32 * time.Minute, 7: time.Hour, 500: time.Hour} {
+		if got := exact.delay(n); got != want {
+			t.Errorf("delay(%d) without jitter = %v, want %v", n, got, want)
+		}
+	}
+	d := &Dispatcher{RetryBase: time.Minute, RetryMax: time.Hour}
+	for range 200 {
+		for n, nominal := range map[int]time.Duration{1: time.Minute, 6: 32 * time.Minute, 9: time.Hour} {
+			if got := d.delay(n); got < nominal/2 || got > min(nominal*3/2, time.Hour) {
+				t.Fatalf("delay(%d) = %v, want within ±50%% of %v and at most 1h", n, got, nominal)
+			}
 		}
 	}
 }

@@ -4,7 +4,7 @@
 // JSON-document stores with optimistic concurrency; what the documents mean
 // (alerts, suppression windows, delivery state) is up to the caller.
 //
-// There are only a few names here: [Item], and the sentinel errors
+// There are only a few names here: [Item], [Tx], and the sentinel errors
 // [ErrNotFound], [ErrExists] and [ErrStale]. The stores have the same methods
 // with the same semantics, and consumers declare the interface they need:
 //
@@ -15,6 +15,8 @@
 //	Close() error
 //
 // The package store/storetest checks both against one conformance suite.
+// [Tx] names the first four methods, as store/bolt's Batch hands them to its
+// function.
 //
 // # Documents
 //
@@ -41,11 +43,13 @@
 // The sentinels are returned wrapped with the operation and id; test them
 // with errors.Is. Any other error means the store could not answer (network,
 // service errors after bounded retries, throttling beyond the retry budget, a
-// busy or unreadable state file, a cancelled context): the caller should fail
-// the invocation so that the host retries it. After an ambiguous failure (a
-// timeout or a lost response) the stores retry writes and check whether the
-// first attempt took effect, so a retried Create or Replace does not report
-// ErrExists or ErrStale for the caller's own write.
+// busy state file, a cancelled context): the caller should fail the
+// invocation so that the host retries it. One exception no retry changes: a
+// damaged state file (store/bolt's ErrCorrupt) fails every call until an
+// operator moves it aside. A write that failed in a way that leaves open
+// whether it took effect (a timeout, a lost response) is not retried, so it
+// is never applied twice: its error is none of the sentinels, and the
+// caller's next read shows what happened.
 //
 // # Caveats
 //
@@ -56,6 +60,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 
 	"github.com/tripline/tripline/store/internal/doc"
@@ -74,6 +79,16 @@ type Item struct {
 	Body []byte
 	// ETag identifies this version of the document; pass it to Replace.
 	ETag string
+}
+
+// Tx is the document operations of a store inside a transaction: store/bolt's
+// Batch passes one to its function. The methods are those of the stores, with
+// the same contract.
+type Tx interface {
+	Get(ctx context.Context, id string) (Item, error)
+	Create(ctx context.Context, id string, body []byte) (etag string, err error)
+	Replace(ctx context.Context, id string, body []byte, etag string) (newEtag string, err error)
+	Pending(ctx context.Context, limit int) ([]Item, error)
 }
 
 // Sentinel errors. Each is returned wrapped (test with errors.Is) and only by

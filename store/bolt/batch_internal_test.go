@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -22,12 +21,12 @@ func TestBatchOperationFailureStopsCommit(t *testing.T) {
 	}
 	ctx := t.Context()
 	broken := errors.New("disk trouble")
-	err = s.Batch(ctx, func(ctx context.Context) error {
-		if _, err := s.Create(ctx, "a", []byte(`{"id":"a","ttl":-1}`)); err != nil {
+	err = s.Batch(ctx, func(tx store.Tx) error {
+		if _, err := tx.Create(ctx, "a", []byte(`{"id":"a","ttl":-1}`)); err != nil {
 			return err
 		}
 		// A write that fails after changing the transaction.
-		err := s.update(ctx, func(tx *bbolt.Tx) error {
+		err := tx.(*Tx).run(ctx, func(tx *bbolt.Tx) error {
 			if err := tx.Bucket(bucketItems).Put([]byte("half"), make([]byte, headerSize)); err != nil {
 				return err
 			}
@@ -36,7 +35,7 @@ func TestBatchOperationFailureStopsCommit(t *testing.T) {
 		if !errors.Is(err, broken) {
 			t.Errorf("the failing operation returned %v", err)
 		}
-		if _, err := s.Create(ctx, "b", []byte(`{"id":"b","ttl":-1}`)); !errors.Is(err, broken) {
+		if _, err := tx.Create(ctx, "b", []byte(`{"id":"b","ttl":-1}`)); !errors.Is(err, broken) {
 			t.Errorf("an operation after the failure: %v, want it refused naming the failure", err)
 		}
 		return nil // ignores the failure

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,22 +32,22 @@ func TestBatchCommitsTogether(t *testing.T) {
 	}
 	waiting := make(chan error, 1)
 	var etagA string
-	err = f.Batch(ctx, func(ctx context.Context) error {
+	err = f.Batch(ctx, func(tx store.Tx) error {
 		var err error
-		if etagA, err = f.Create(ctx, "a", docBody("a", "1")); err != nil {
+		if etagA, err = tx.Create(ctx, "a", docBody("a", "1")); err != nil {
 			return err
 		}
-		it, err := f.Get(ctx, "a")
+		it, err := tx.Get(ctx, "a")
 		if err != nil || it.ETag != etagA || string(it.Body) != string(docBody("a", "1")) {
 			t.Errorf("inside the batch, Get(a) = %q %q, %v; want its own write", it.ETag, it.Body, err)
 		}
-		if etagA, err = f.Replace(ctx, "a", docBody("a", "2"), etagA); err != nil {
+		if etagA, err = tx.Replace(ctx, "a", docBody("a", "2"), etagA); err != nil {
 			return err
 		}
-		if _, err := f.Replace(ctx, "before", docBody("before", "1"), "999"); !errors.Is(err, store.ErrStale) {
+		if _, err := tx.Replace(ctx, "before", docBody("before", "1"), "999"); !errors.Is(err, store.ErrStale) {
 			t.Errorf("stale Replace inside the batch: %v, want ErrStale", err)
 		}
-		if _, err := f.Create(ctx, "b", docBody("b", "1")); err != nil {
+		if _, err := tx.Create(ctx, "b", docBody("b", "1")); err != nil {
 			return err
 		}
 		// This process, outside the batch: it waits for the batch.
@@ -90,11 +91,11 @@ func TestBatchRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	err = f.Batch(ctx, func(ctx context.Context) error {
-		if _, err := f.Create(ctx, "new", docBody("new", "1")); err != nil {
+	err = f.Batch(ctx, func(tx store.Tx) error {
+		if _, err := tx.Create(ctx, "new", docBody("new", "1")); err != nil {
 			return err
 		}
-		if _, err := f.Replace(ctx, "kept", docBody("kept", "1"), etag); err != nil {
+		if _, err := tx.Replace(ctx, "kept", docBody("kept", "1"), etag); err != nil {
 			return err
 		}
 		return boom
@@ -115,30 +116,61 @@ func TestBatchRollsBack(t *testing.T) {
 	}
 }
 
-// TestBatchNestedAndEnded: a batch inside a batch joins it, and a context
-// kept from an ended batch is refused rather than writing outside it.
-func TestBatchNestedAndEnded(t *testing.T) {
+// TestBatchTxEnded: a Tx kept after its batch ended is refused rather
+// than writing outside the batch.
+func TestBatchTxEnded(t *testing.T) {
 	f := openFixture(t)
 	ctx := t.Context()
-	var kept context.Context
-	err := f.Batch(ctx, func(ctx context.Context) error {
-		kept = ctx
-		return f.Batch(ctx, func(ctx context.Context) error {
-			_, err := f.Create(ctx, "inner", docBody("inner", "1"))
-			return err
-		})
+	var kept store.Tx
+	err := f.Batch(ctx, func(tx store.Tx) error {
+		kept = tx
+		_, err := tx.Create(ctx, "inner", docBody("inner", "1"))
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Get(ctx, "inner"); err != nil {
-		t.Errorf("Get(inner) after the outer batch: %v", err)
+		t.Errorf("Get(inner) after the batch: %v", err)
 	}
-	if _, err := f.Create(kept, "late", docBody("late", "1")); err == nil {
-		t.Error("Create with the context of an ended batch succeeded")
+	if _, err := kept.Create(ctx, "late", docBody("late", "1")); err == nil || !strings.Contains(err.Error(), "ended") {
+		t.Errorf("Create on the Tx of an ended batch: %v, want it refused", err)
 	}
 	if _, err := f.Get(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(late): %v, want ErrNotFound", err)
+	}
+}
+
+// TestBatchPanicReleasesFile: a panic of the batch's function rolls the
+// batch back, releases the file (another process can take its lock at
+// once) and reaches the caller with its value.
+func TestBatchPanicReleasesFile(t *testing.T) {
+	f := openFixture(t)
+	ctx := t.Context()
+	type boom struct{}
+	func() {
+		defer func() {
+			if r := recover(); r != (boom{}) {
+				t.Errorf("recovered %v, want the function's panic", r)
+			}
+		}()
+		f.Batch(ctx, func(tx store.Tx) error {
+			if _, err := tx.Create(ctx, "a", docBody("a", "1")); err != nil {
+				return err
+			}
+			panic(boom{})
+		})
+		t.Error("Batch returned after its function panicked")
+	}()
+	other, err := bolt.Open(f.Path(), &bolt.Options{LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("another store on the file after the panic: %v", err)
+	}
+	if _, err := other.Create(ctx, "b", docBody("b", "1")); err != nil {
+		t.Errorf("a write of another store after the panic: %v, want the lock free", err)
+	}
+	if _, err := f.Get(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get(a) after the panicked batch: %v, want ErrNotFound", err)
 	}
 }
 
@@ -147,12 +179,12 @@ func TestBatchNestedAndEnded(t *testing.T) {
 func TestBatchCancelled(t *testing.T) {
 	f := openFixture(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	err := f.Batch(ctx, func(ctx context.Context) error {
-		if _, err := f.Create(ctx, "first", docBody("first", "1")); err != nil {
+	err := f.Batch(ctx, func(tx store.Tx) error {
+		if _, err := tx.Create(ctx, "first", docBody("first", "1")); err != nil {
 			return err
 		}
 		cancel()
-		_, err := f.Create(ctx, "second", docBody("second", "1"))
+		_, err := tx.Create(ctx, "second", docBody("second", "1"))
 		return err
 	})
 	if !errors.Is(err, context.Canceled) {

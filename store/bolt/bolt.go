@@ -3,15 +3,15 @@
 // It is the default when no Cosmos DB endpoint is configured, e.g. for
 // `tripline scan`.
 //
-// There is one type, [Store], made by [Open]. Several processes may use the
-// same file at once (two `scan` runs, say): the store opens the file for each
-// operation, or each [Store.Batch], and holds its lock only for that long,
-// shared for Get and Pending, exclusive for Create, Replace and Batch. A
-// process that cannot get the lock within [Options.LockTimeout] gets an
-// error matching [ErrBusy] that names the file. Within a process, a Store
-// queues its goroutines on a read-write mutex before they take the file
-// lock, and waiting for the file lock is a blocking flock that the kernel
-// wakes, not polling, so processes take turns fairly.
+// There are two types: [Store], made by [Open], and [Tx], the store inside a
+// [Store.Batch]. Several processes may use the same file at once (two `scan`
+// runs, say): the store opens the file for each operation, or each Batch,
+// and closes it before returning, so it holds bbolt's file lock (flock) only
+// for that long: shared for Get and Pending, exclusive for Create, Replace
+// and Batch. bbolt waits for a lock held by another process, polling, for
+// [Options.LockTimeout] (bbolt.Options.Timeout); then the error matches
+// [ErrBusy] and names the file. Within a process, a Store queues its
+// goroutines on a read-write mutex before they take the file lock.
 //
 // ETags are decimal versions from one counter per file, so they increase
 // with every write and are never reused, not even after a document expires
@@ -23,12 +23,23 @@
 // fsyncs, or not at all. Tripline's pipeline records each invocation's
 // alerts in one Batch.
 //
+// A damaged file (truncated, overwritten, not a bbolt file) makes bbolt
+// return an error or panic; every operation turns both into an error
+// matching [ErrCorrupt] that names the file and says to move it aside, and
+// releases the file before returning. A panic of the function given to
+// Batch rolls the batch back and releases the file, then goes on.
+//
 // Caveats: every operation outside a Batch pays for opening and mapping the
 // file, and every write for two fsyncs (a few milliseconds on most disks):
 // it is built for a CLI and tests, not for thousands of writes a second.
 // Expired documents are invisible at once and removed lazily, a bounded
 // number per write. The file lock is advisory (flock); tools that ignore it
-// can corrupt the file.
+// can corrupt the file. bbolt polls for a held lock every 50 ms, so a
+// process writing without pause can keep another waiting, up to its
+// LockTimeout; a context's cancellation does not end that wait early, its
+// deadline does. After bbolt panicked on a damaged file, the file's memory
+// map stays mapped until the process ends (bbolt's state is then unknown,
+// so the store only closes the file).
 package bolt
 
 import (
@@ -39,8 +50,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -61,6 +75,13 @@ const purgePerWrite = 64
 // the state file's lock for longer than the lock timeout. Its message names
 // the file: "state file <path> is busy: ...".
 var ErrBusy = errors.New("state file is busy")
+
+// ErrCorrupt matches (errors.Is) the error every operation, and Open,
+// returns when the state file is not a readable bbolt database: truncated,
+// with damaged pages, not a bbolt file, or a directory. Its message is one
+// line that names the file and says to move it aside: "state file <path> is
+// damaged (<what bbolt said>): move it aside ...". No retry changes it.
+var ErrCorrupt = errors.New("state file is damaged")
 
 // Options configures Open. A nil *Options means all defaults.
 type Options struct {
@@ -136,13 +157,9 @@ func (s *Store) Get(ctx context.Context, id string) (store.Item, error) {
 		return store.Item{}, fmt.Errorf("bolt: get: %w", err)
 	}
 	var it store.Item
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		r, ok := readRecord(tx, id)
-		if !ok || r.expired(s.now()) {
-			return store.ErrNotFound
-		}
-		it = store.Item{ID: id, Body: bytes.Clone(r.body), ETag: formatETag(r.version)}
-		return nil
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		it, err = s.get(tx, id)
+		return err
 	})
 	if err != nil {
 		return store.Item{}, fmt.Errorf("bolt: get %q: %w", id, err)
@@ -157,21 +174,15 @@ func (s *Store) Create(ctx context.Context, id string, body []byte) (string, err
 	if err != nil {
 		return "", fmt.Errorf("bolt: create: %w", err)
 	}
-	var version uint64
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
-		now := s.now()
-		old, ok := readRecord(tx, id)
-		if ok && !old.expired(now) {
-			return store.ErrExists
-		}
-		var err error
-		version, err = write(tx, id, body, f, now, old, ok)
+	var etag string
+	err = s.update(ctx, func(tx *bbolt.Tx) (err error) {
+		etag, err = s.create(tx, id, body, f)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("bolt: create %q: %w", id, err)
 	}
-	return formatETag(version), nil
+	return etag, nil
 }
 
 // Replace stores body under id if the live document's ETag equals etag, and
@@ -185,24 +196,15 @@ func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string
 	if etag == "" {
 		return "", fmt.Errorf("bolt: replace %q: empty ETag", id)
 	}
-	var version uint64
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
-		now := s.now()
-		old, ok := readRecord(tx, id)
-		if !ok || old.expired(now) {
-			return store.ErrNotFound
-		}
-		if formatETag(old.version) != etag {
-			return store.ErrStale
-		}
-		var err error
-		version, err = write(tx, id, body, f, now, old, ok)
+	var newETag string
+	err = s.update(ctx, func(tx *bbolt.Tx) (err error) {
+		newETag, err = s.replace(tx, id, body, f, etag)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("bolt: replace %q: %w", id, err)
 	}
-	return formatETag(version), nil
+	return newETag, nil
 }
 
 // Pending returns up to limit live documents whose top-level "pending" is
@@ -212,30 +214,70 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]store.Item, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("bolt: pending: limit %d is less than 1", limit)
 	}
-	items := []store.Item{}
+	var items []store.Item
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if tx == nil {
-			return nil
-		}
-		b := tx.Bucket(bucketPending)
-		if b == nil {
-			return nil
-		}
-		now := s.now()
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && len(items) < limit; k, _ = c.Next() {
-			r, ok := readRecord(tx, string(k))
-			if !ok || r.expired(now) {
-				continue
-			}
-			items = append(items, store.Item{ID: string(k), Body: bytes.Clone(r.body), ETag: formatETag(r.version)})
-		}
+		items = s.pending(tx, limit)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: pending: %w", err)
 	}
 	return items, nil
+}
+
+// The operations proper, shared by Store and Tx. tx is nil when the file
+// is missing (removed since Open): it reads as empty.
+
+func (s *Store) get(tx *bbolt.Tx, id string) (store.Item, error) {
+	r, ok := readRecord(tx, id)
+	if !ok || r.expired(s.now()) {
+		return store.Item{}, store.ErrNotFound
+	}
+	return store.Item{ID: id, Body: bytes.Clone(r.body), ETag: formatETag(r.version)}, nil
+}
+
+func (s *Store) create(tx *bbolt.Tx, id string, body []byte, f doc.Fields) (string, error) {
+	now := s.now()
+	old, ok := readRecord(tx, id)
+	if ok && !old.expired(now) {
+		return "", store.ErrExists
+	}
+	version, err := write(tx, id, body, f, now, old, ok)
+	return formatETag(version), err
+}
+
+func (s *Store) replace(tx *bbolt.Tx, id string, body []byte, f doc.Fields, etag string) (string, error) {
+	now := s.now()
+	old, ok := readRecord(tx, id)
+	if !ok || old.expired(now) {
+		return "", store.ErrNotFound
+	}
+	if formatETag(old.version) != etag {
+		return "", store.ErrStale
+	}
+	version, err := write(tx, id, body, f, now, old, ok)
+	return formatETag(version), err
+}
+
+func (s *Store) pending(tx *bbolt.Tx, limit int) []store.Item {
+	items := []store.Item{}
+	if tx == nil {
+		return items
+	}
+	b := tx.Bucket(bucketPending)
+	if b == nil {
+		return items
+	}
+	now := s.now()
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(items) < limit; k, _ = c.Next() {
+		r, ok := readRecord(tx, string(k))
+		if !ok || r.expired(now) {
+			continue
+		}
+		items = append(items, store.Item{ID: string(k), Body: bytes.Clone(r.body), ETag: formatETag(r.version)})
+	}
+	return items
 }
 
 // Close marks the store closed; later calls fail. The file is not held open
@@ -368,47 +410,44 @@ func purge(items, pending, expiry *bbolt.Bucket, now time.Time, keep string) err
 }
 
 // Batch runs fn with the file opened once and locked exclusively, and makes
-// the operations of this store that fn calls with the context it is given
-// one write transaction: they see each other's writes, and they commit
-// together when fn returns nil, with one pair of fsyncs instead of a pair
-// per write, or not at all. Batch returns fn's error, or else the first
-// error of an operation inside it other than the sentinels (store.ErrExists,
-// ErrStale, ErrNotFound, which change nothing), or else the commit's; in
-// each case nothing of the batch was written, and ETags it handed out must
-// be dropped. Operations called with a context not derived from fn's wait
-// for the batch to end, as another process does (so fn itself must pass its
-// context on). A Batch inside a batch of the same store joins it.
+// the operations fn calls on tx one write transaction: they see each other's
+// writes, and they commit together when fn returns nil, with one pair of
+// fsyncs instead of a pair per write, or not at all. Batch returns fn's
+// error, or else the first error of an operation on tx other than the
+// sentinels (store.ErrExists, ErrStale, ErrNotFound, which change nothing),
+// or else the commit's; in each case nothing of the batch was written, and
+// ETags it handed out must be dropped. If fn panics, the batch is rolled
+// back and the file released, and the panic goes on.
 //
-// The lock is held for the whole of fn: fn should make its store calls and
-// return, not wait on the network.
-func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	if s.batchOf(ctx) != nil {
-		return fn(ctx)
-	}
-	var b *batch
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b = &batch{tx: tx}
-		err := fn(context.WithValue(ctx, batchKey{s}, b))
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.done = true
-		if err == nil {
-			err = b.err
+// tx is valid only until fn returns; it is safe for concurrent use by fn's
+// goroutines. The lock is held for the whole of fn: fn should make its store
+// calls and return, not wait on the network. fn must not call the Store's
+// own methods: they wait for the batch to end, as another process does, so
+// from inside fn they would wait forever.
+func (s *Store) Batch(ctx context.Context, fn func(tx store.Tx) error) error {
+	var t *Tx
+	err := s.update(ctx, func(btx *bbolt.Tx) error {
+		t = &Tx{s: s, tx: btx}
+		defer t.end()
+		if err := callFn(fn, t); err != nil {
+			return err
 		}
-		return err
+		return t.err
 	})
-	if err != nil && b != nil && b.err != nil && !errors.Is(err, b.err) {
+	if err != nil && t != nil && t.err != nil && !errors.Is(err, t.err) {
 		// fn's own error explains the failure; keep the operation's in
 		// the message all the same.
-		return fmt.Errorf("%w (and inside the batch: %v)", err, b.err)
+		return fmt.Errorf("%w (and inside the batch: %v)", err, t.err)
 	}
 	return err
 }
 
-// batch is the write transaction of a Store.Batch in progress.
-type batch struct {
-	// mu serializes the batch's operations: a bbolt transaction is not
-	// safe for concurrent use.
+// Tx is the store inside a [Store.Batch]: its methods are the Store's, with
+// the same contract, on the batch's write transaction.
+type Tx struct {
+	s *Store
+	// mu serializes the operations: a bbolt transaction is not safe for
+	// concurrent use.
 	mu   sync.Mutex
 	tx   *bbolt.Tx
 	done bool
@@ -417,78 +456,207 @@ type batch struct {
 	err error
 }
 
-// batchKey marks a context as inside a Batch of the store s.
-type batchKey struct{ s *Store }
-
-func (s *Store) batchOf(ctx context.Context) *batch {
-	b, _ := ctx.Value(batchKey{s}).(*batch)
-	return b
+// Get is Store.Get inside the batch.
+func (t *Tx) Get(ctx context.Context, id string) (store.Item, error) {
+	if err := doc.CheckID(id); err != nil {
+		return store.Item{}, fmt.Errorf("bolt: get: %w", err)
+	}
+	var it store.Item
+	err := t.run(ctx, func(tx *bbolt.Tx) (err error) {
+		it, err = t.s.get(tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Item{}, fmt.Errorf("bolt: get %q: %w", id, err)
+	}
+	return it, nil
 }
 
-// inBatch runs fn in the transaction of the batch b.
-func (s *Store) inBatch(ctx context.Context, b *batch, fn func(*bbolt.Tx) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return errors.New("bolt: the batch this context belongs to has ended")
+// Create is Store.Create inside the batch.
+func (t *Tx) Create(ctx context.Context, id string, body []byte) (string, error) {
+	f, err := doc.Check(id, body)
+	if err != nil {
+		return "", fmt.Errorf("bolt: create: %w", err)
 	}
-	if b.err != nil {
-		return fmt.Errorf("bolt: an earlier operation of the batch failed: %w", b.err)
+	var etag string
+	err = t.run(ctx, func(tx *bbolt.Tx) (err error) {
+		etag, err = t.s.create(tx, id, body, f)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("bolt: create %q: %w", id, err)
+	}
+	return etag, nil
+}
+
+// Replace is Store.Replace inside the batch.
+func (t *Tx) Replace(ctx context.Context, id string, body []byte, etag string) (string, error) {
+	f, err := doc.Check(id, body)
+	if err != nil {
+		return "", fmt.Errorf("bolt: replace: %w", err)
+	}
+	if etag == "" {
+		return "", fmt.Errorf("bolt: replace %q: empty ETag", id)
+	}
+	var newETag string
+	err = t.run(ctx, func(tx *bbolt.Tx) (err error) {
+		newETag, err = t.s.replace(tx, id, body, f, etag)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("bolt: replace %q: %w", id, err)
+	}
+	return newETag, nil
+}
+
+// Pending is Store.Pending inside the batch.
+func (t *Tx) Pending(ctx context.Context, limit int) ([]store.Item, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("bolt: pending: limit %d is less than 1", limit)
+	}
+	var items []store.Item
+	err := t.run(ctx, func(tx *bbolt.Tx) error {
+		items = t.s.pending(tx, limit)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: pending: %w", err)
+	}
+	return items, nil
+}
+
+// end marks the batch over: later operations on t are refused.
+func (t *Tx) end() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+}
+
+// run runs fn in the batch's transaction. A panic of bbolt on a damaged
+// page becomes an ErrCorrupt error, and like any other failure that is not
+// a sentinel it stops the batch from committing.
+func (t *Tx) run(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return errors.New("bolt: the batch this Tx belongs to has ended")
+	}
+	if t.err != nil {
+		return fmt.Errorf("bolt: an earlier operation of the batch failed: %w", t.err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := fn(b.tx)
+	err := t.s.guard(func() error { return fn(t.tx) })
 	if err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrNotFound) {
-		b.err = err
+		t.err = err
 	}
 	return err
 }
 
 // view runs fn in a read transaction on the file, opened read-only with a
-// shared lock. A missing file reads as empty: fn gets a nil *bbolt.Tx.
+// shared lock. A missing or empty file reads as empty: fn gets a nil
+// *bbolt.Tx.
 func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
-	if b := s.batchOf(ctx); b != nil {
-		return s.inBatch(ctx, b, fn)
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	db, err := s.open(ctx, true)
+	if fi, err := os.Stat(s.path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		// bbolt cannot open an empty file read-only; it holds nothing.
+		return fn(nil)
+	}
+	err := s.withDB(ctx, true, func(db *bbolt.DB) error { return db.View(fn) })
 	if errors.Is(err, os.ErrNotExist) {
 		return fn(nil) // the file was removed since Open: it holds nothing
 	}
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.View(fn)
+	return err
 }
 
 // update runs fn in a write transaction on the file, opened with an
 // exclusive lock; fn's error rolls it back.
 func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
-	if b := s.batchOf(ctx); b != nil {
-		return s.inBatch(ctx, b, fn)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	db, err := s.open(ctx, false)
+	return s.withDB(ctx, false, func(db *bbolt.DB) error { return db.Update(fn) })
+}
+
+// withDB opens the file, runs fn on it and closes it, in every case: when
+// fn fails; when bbolt panics (the panic becomes an ErrCorrupt error, and
+// the store only unlocks and closes the file, since bbolt's state is then
+// unknown); and when a function of the caller's panics inside fn (the
+// database is closed, which rolls back, and the panic goes on). The caller
+// holds s.mu.
+func (s *Store) withDB(ctx context.Context, readOnly bool, fn func(*bbolt.DB) error) (err error) {
+	var (
+		file *os.File  // as bbolt opened it, to release the lock after a panic
+		db   *bbolt.DB // nil once closed
+	)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if cp, ok := r.(callerPanic); ok {
+			if db != nil {
+				db.Close()
+			}
+			panic(cp.v)
+		}
+		if file != nil {
+			// bbolt's memory map of the file stays (its address is
+			// bbolt's), and holds the lock with it: unlock first.
+			unlock(file)
+			file.Close()
+		}
+		err = s.corrupt(fmt.Sprint(r))
+	}()
+	db, err = s.open(ctx, readOnly, &file)
 	if err != nil {
 		return err
 	}
-	if err := db.Update(fn); err != nil {
-		db.Close()
-		return err
+	err = fn(db)
+	cerr := db.Close()
+	db = nil
+	if err != nil {
+		return s.classify(err)
 	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("state file %s: close: %w", s.path, err)
+	if cerr != nil {
+		return fmt.Errorf("state file %s: close: %w", s.path, cerr)
 	}
 	return nil
 }
 
-// open opens the file, waiting for its lock within the lock timeout and the
-// context. The caller holds s.mu.
-func (s *Store) open(ctx context.Context, readOnly bool) (*bbolt.DB, error) {
+// callerPanic carries a panic of the function given to Batch through
+// withDB, which then releases the file and panics again with v.
+type callerPanic struct{ v any }
+
+// callFn runs Batch's function, marking a panic of it as the caller's.
+func callFn(fn func(store.Tx) error, t *Tx) error {
+	defer func() {
+		if r := recover(); r != nil {
+			panic(callerPanic{r})
+		}
+	}()
+	return fn(t)
+}
+
+// guard runs fn, which uses a transaction of an open database, turning a
+// panic of bbolt on a damaged page, or a fault on its memory map (a page
+// past the end of a truncated file), into an ErrCorrupt error.
+func (s *Store) guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.corrupt(fmt.Sprint(r))
+		}
+	}()
+	return fn()
+}
+
+// open opens the file, waiting for its lock (bbolt's flock, polled) within
+// the lock timeout and the context's deadline. *file is set to the file as
+// soon as bbolt has opened it. The caller holds s.mu.
+func (s *Store) open(ctx context.Context, readOnly bool, file **os.File) (*bbolt.DB, error) {
 	if s.closed {
 		return nil, errors.New("store is closed")
 	}
@@ -499,37 +667,62 @@ func (s *Store) open(ctx context.Context, readOnly bool) (*bbolt.DB, error) {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 		wait = max(time.Until(d), time.Millisecond)
 	}
-	deadline := time.Now().Add(wait)
 	db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{
 		ReadOnly: readOnly,
-		// lockFile has already taken the lock on the same open file, so
-		// bbolt's own (polling) attempt succeeds at once; its timeout only
-		// matters on platforms where lockFile does nothing.
-		Timeout: wait,
+		Timeout:  wait,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
-			if err != nil {
-				return nil, err
+			if err == nil {
+				*file = f
 			}
-			if err := lockFile(ctx, f, readOnly, deadline); err != nil {
-				return nil, err // lockFile has closed f, or will
-			}
-			return f, nil
+			return f, err
 		},
 	})
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, errLockTimeout), errors.Is(err, berrors.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, &busyError{path: s.path, waited: wait}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, err
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("state file %s: %w", s.path, ctx.Err())
-	default:
-		return nil, fmt.Errorf("state file %s: %w", s.path, err)
 	}
+	return nil, s.classify(err)
 }
+
+// classify names the file in err, and makes the errors of a file that is
+// not a readable bbolt database match ErrCorrupt.
+func (s *Store) classify(err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping),
+		// bbolt's error for a file shorter than its meta pages has no
+		// sentinel.
+		strings.HasPrefix(err.Error(), "file size too small"):
+		return s.corrupt(err.Error())
+	case errors.Is(err, syscall.EISDIR):
+		return s.corrupt("it is a directory")
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrBusy),
+		errors.Is(err, store.ErrExists), errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if strings.Contains(err.Error(), s.path) {
+		return err
+	}
+	return fmt.Errorf("state file %s: %w", s.path, err)
+}
+
+func (s *Store) corrupt(why string) error {
+	return &corruptError{path: s.path, why: strings.Join(strings.Fields(why), " ")}
+}
+
+type corruptError struct{ path, why string }
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("state file %s is damaged (%s): move it aside (mv %s %s.damaged) and run again to start an empty one; "+
+		"the suppression windows and pending notifications it held are lost", e.path, e.why, e.path, e.path)
+}
+
+func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
 
 type busyError struct {
 	path   string

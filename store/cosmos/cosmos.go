@@ -9,16 +9,21 @@
 // Errors are translated once, here; no azcosmos or azcore type leaves the
 // package except wrapped inside an unavailable error.
 //
-// Retries: throttling (429, honouring x-ms-retry-after-ms or Retry-After),
-// 449, 408, 5xx and connection errors are retried with backoff within a
-// budget of attempts ([Options.MaxRetries]) and time ([Options.RetryBudget],
-// which also bounds the attempt in flight); 404, 409 and 412 never are. The
-// azcore retry policy is switched off so that this is the only retry loop
-// (azcosmos's own region failover policy still runs inside each attempt).
-// A write retried after an ambiguous failure (408, 5xx, lost connection:
-// the first attempt may have been applied) that then meets 409 or 412 reads
-// the item back: if it holds exactly the body being written, the write is
-// reported as done, with the item's ETag.
+// Retries are the SDK's, configured by New; this package has no retry loop.
+// azcore's retry policy (policy.RetryOptions) retries throttling (429,
+// waiting what x-ms-retry-after-ms, retry-after-ms or Retry-After asks, up
+// to [MaxRetryWait]) and 449, reads and writes alike, with exponential
+// backoff from 100 ms otherwise, up to [Options.MaxRetries] times, within
+// [Options.RetryBudget] for the whole call (a context deadline, so it
+// bounds the request in flight too). Inside it, azcosmos's own policy
+// decides about failures that may have been applied: it retries a read's
+// 500, 502, 504 or 408 once, and a read's lost connection up to three
+// times, but never replays a write after a 408, a 5xx or a connection lost
+// mid-request (nor a read after a 503, which it retries only in another
+// region), and marks them not retriable for azcore. Such a call fails with an error
+// that is none of the sentinels, so the invocation fails and the host
+// retries it; the caller's next read shows whether the write took effect.
+// 404, 409 and 412 are answers, never retried.
 //
 // Caveats: the account key and tokens never appear in errors or logs, but
 // unavailable errors carry the request URL (endpoint, database, container,
@@ -33,12 +38,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +59,24 @@ const (
 	DefaultMaxRetries  = 9
 	DefaultRetryBudget = 30 * time.Second
 )
+
+// Backoff between tries, as azcore computes it: (2^try - 1) × retryDelay
+// with ±25 % jitter, at most MaxRetryWait.
+const retryDelay = 100 * time.Millisecond
+
+// MaxRetryWait is the longest wait between tries, and the longest wait a
+// throttled request's x-ms-retry-after-ms (or Retry-After) may ask for:
+// when it asks for more, or for more than the RetryBudget when that is
+// shorter, the call is not retried and fails at once (the host retries the
+// invocation later).
+const MaxRetryWait = 5 * time.Second
+
+// retryStatuses are the statuses azcore retries: its defaults (408, 429,
+// 500, 502, 503, 504) and Cosmos DB's 449 (retry with). azcosmos marks
+// the 408s and 5xx it will not retry as not retriable (see the package
+// doc), so azcore's list matters for 429 and 449.
+var retryStatuses = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, statusRetryWith,
+	http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 // maxPageSize caps the items asked for per query page.
 const maxPageSize = 100
@@ -83,8 +103,9 @@ type Options struct {
 	// HTTPClient sends the requests. Nil means azcosmos's default client.
 	// Tests pass one whose Transport counts or injects failures.
 	HTTPClient *http.Client
-	// MaxRetries is how many times a failed call is retried. Zero means
-	// DefaultMaxRetries; negative means no retries.
+	// MaxRetries is how many times a failed request is retried
+	// (policy.RetryOptions.MaxRetries). Zero means DefaultMaxRetries;
+	// negative means no retries.
 	MaxRetries int
 	// RetryBudget bounds the total time of a call, retries and waits
 	// included. Zero means DefaultRetryBudget. A sooner context deadline
@@ -163,9 +184,17 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if s.budget <= 0 {
 		s.budget = DefaultRetryBudget
 	}
+	retries := s.maxRetries
+	if retries == 0 {
+		retries = -1 // azcore's "none"; its 0 means its default, 3
+	}
 	copts := &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{
-		// This package retries (see the package doc); one try per call.
-		Retry: policy.RetryOptions{MaxRetries: -1},
+		Retry: policy.RetryOptions{
+			MaxRetries:    int32(retries),
+			RetryDelay:    retryDelay,
+			MaxRetryDelay: min(MaxRetryWait, s.budget),
+			StatusCodes:   retryStatuses,
+		},
 	}}
 	if o.HTTPClient != nil {
 		copts.Transport = o.HTTPClient
@@ -202,7 +231,7 @@ func (s *Store) open(ctx context.Context, o Options) error {
 	}
 	s.container = c
 	var props azcosmos.ContainerResponse
-	err = s.retry(ctx, func(ctx context.Context) error {
+	err = s.call(ctx, func(ctx context.Context) error {
 		var err error
 		props, err = c.Read(ctx, nil)
 		return err
@@ -228,7 +257,7 @@ func (s *Store) open(ctx context.Context, o Options) error {
 
 // ensure creates the database and container if missing (emulators).
 func (s *Store) ensure(ctx context.Context, database, container string) error {
-	err := s.retry(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, func(ctx context.Context) error {
 		_, err := s.client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: database}, nil)
 		return err
 	})
@@ -240,7 +269,7 @@ func (s *Store) ensure(ctx context.Context, database, container string) error {
 		return fmt.Errorf("cosmos: database %s: %w", database, err)
 	}
 	ttl := int32(-1)
-	err = s.retry(ctx, func(ctx context.Context) error {
+	err = s.call(ctx, func(ctx context.Context) error {
 		_, err := db.CreateContainer(ctx, azcosmos.ContainerProperties{
 			ID:                     container,
 			PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/id"}},
@@ -269,7 +298,7 @@ func (s *Store) Get(ctx context.Context, id string) (store.Item, error) {
 
 func (s *Store) read(ctx context.Context, id string) (store.Item, error) {
 	var resp azcosmos.ItemResponse
-	err := s.retry(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = s.container.ReadItem(ctx, azcosmos.NewPartitionKeyString(id), id, nil)
 		return err
@@ -291,20 +320,11 @@ func (s *Store) Create(ctx context.Context, id string, body []byte) (string, err
 		return "", fmt.Errorf("cosmos: create: %w", err)
 	}
 	var resp azcosmos.ItemResponse
-	ambiguous := false
-	err := s.retry(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = s.container.CreateItem(ctx, azcosmos.NewPartitionKeyString(id), body, nil)
-		if err != nil && isAmbiguous(err) {
-			ambiguous = true
-		}
 		return err
 	})
-	if ambiguous && status(err) == http.StatusConflict {
-		if etag, ok := s.reconcile(ctx, id, body); ok {
-			return etag, nil
-		}
-	}
 	if err != nil {
 		return "", fmt.Errorf("cosmos: create %q: %w", id, translate(err))
 	}
@@ -323,35 +343,16 @@ func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string
 	}
 	match := azcore.ETag(etag)
 	var resp azcosmos.ItemResponse
-	ambiguous := false
-	err := s.retry(ctx, func(ctx context.Context) error {
+	err := s.call(ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = s.container.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(id), id, body,
 			&azcosmos.ItemOptions{IfMatchEtag: &match})
-		if err != nil && isAmbiguous(err) {
-			ambiguous = true
-		}
 		return err
 	})
-	if ambiguous && status(err) == http.StatusPreconditionFailed {
-		if etag, ok := s.reconcile(ctx, id, body); ok {
-			return etag, nil
-		}
-	}
 	if err != nil {
 		return "", fmt.Errorf("cosmos: replace %q: %w", id, translate(err))
 	}
 	return string(resp.ETag), nil
-}
-
-// reconcile reads id back after a write that may have been applied by an
-// attempt whose answer was lost; ok means the item holds exactly body.
-func (s *Store) reconcile(ctx context.Context, id string, body []byte) (etag string, ok bool) {
-	it, err := s.read(ctx, id)
-	if err != nil {
-		return "", false
-	}
-	return it.ETag, sameJSON(it.Body, body)
 }
 
 // Pending returns up to limit live items whose top-level "pending" is true,
@@ -362,9 +363,8 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]store.Item, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("cosmos: pending: limit %d is less than 1", limit)
 	}
-	var items []store.Item
-	err := s.retry(ctx, func(ctx context.Context) error {
-		items = []store.Item{} // a retry starts the query again
+	items := []store.Item{}
+	err := s.call(ctx, func(ctx context.Context) error {
 		pager := s.container.NewQueryItemsPager(pendingQuery, azcosmos.NewPartitionKey(),
 			&azcosmos.QueryOptions{PageSizeHint: int32(min(limit, maxPageSize))})
 		// Cross-partition pages may be short or empty before the last one.
@@ -435,15 +435,6 @@ func stripSystem(body []byte) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// sameJSON reports whether a and b are the same JSON value.
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
-
 // translate maps the status codes with a meaning in package store to its
 // sentinels and leaves every other error as it is.
 func translate(err error) error {
@@ -467,32 +458,18 @@ func status(err error) int {
 	return 0
 }
 
-// StatusRetryWith is Cosmos DB's 449: a conflicting concurrent operation,
+// statusRetryWith is Cosmos DB's 449: a conflicting concurrent operation,
 // retry the request.
 const statusRetryWith = 449
 
-// retryable reports whether err is worth another attempt.
+// retryable reports whether err is one that the SDK's policies may retry:
+// when the call still ends with it, they gave up (retries spent, a longer
+// wait asked than allowed, or a failure azcosmos will not replay).
 func retryable(err error) bool {
-	switch status(err) {
-	case http.StatusTooManyRequests, statusRetryWith:
-		return true
-	case 0:
-		return isTransport(err)
+	if st := status(err); st != 0 {
+		return slices.Contains(retryStatuses, st)
 	}
-	return isAmbiguous(err)
-}
-
-// isAmbiguous reports whether a failed write may nevertheless have been
-// applied: a timeout, a server error or a connection lost mid-request.
-func isAmbiguous(err error) bool {
-	switch status(err) {
-	case http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	case 0:
-		return isTransport(err)
-	}
-	return false
+	return isTransport(err)
 }
 
 func isTransport(err error) bool {
@@ -503,65 +480,28 @@ func isTransport(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
-// retry runs call until it succeeds, fails for good, or the retry budget
-// (attempts and time) is spent. The returned error is call's last one,
-// wrapped with the attempt count when retries were given up.
-func (s *Store) retry(ctx context.Context, call func(context.Context) error) error {
-	start := time.Now()
-	// The budget bounds the attempt in flight too.
-	bctx, cancel := context.WithDeadline(ctx, start.Add(s.budget))
+// call runs op, whose requests the SDK retries, within the retry budget,
+// and explains a failure that retries could not end: budget spent, or
+// retries given up.
+func (s *Store) call(ctx context.Context, op func(context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
-	for attempt := 1; ; attempt++ {
-		err := call(bctx)
-		if err == nil || !retryable(err) {
-			if err != nil && ctx.Err() == nil && bctx.Err() != nil {
-				return &unavailableError{why: fmt.Sprintf("retry budget of %s spent after %d attempts", s.budget, attempt), err: err}
-			}
+	err := op(bctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		if errors.Is(err, ctx.Err()) {
 			return err
 		}
-		if attempt > s.maxRetries {
-			return &unavailableError{why: fmt.Sprintf("gave up after %d attempts", attempt), err: err}
-		}
-		wait := backoff(err, attempt)
-		if deadline, _ := bctx.Deadline(); time.Now().Add(wait).After(deadline) {
-			return &unavailableError{why: fmt.Sprintf("retry budget of %s would be spent waiting %s after %d attempts", s.budget, wait.Round(time.Millisecond), attempt), err: err}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-bctx.Done():
-			t.Stop()
-			if ctx.Err() != nil {
-				return fmt.Errorf("%w (after %d attempts: %v)", ctx.Err(), attempt, oneLine(err))
-			}
-			return &unavailableError{why: fmt.Sprintf("retry budget of %s spent after %d attempts", s.budget, attempt), err: err}
-		case <-t.C:
-		}
+		return fmt.Errorf("%w (%s)", ctx.Err(), oneLine(err))
+	case bctx.Err() != nil:
+		return &unavailableError{why: fmt.Sprintf("retry budget of %s spent", s.budget), err: err}
+	case retryable(err):
+		return &unavailableError{why: fmt.Sprintf("not retried further (at most %d retries, waiting at most %s each)",
+			max(s.maxRetries, 0), min(MaxRetryWait, s.budget)), err: err}
 	}
-}
-
-// backoff is the wait before the next attempt: what the service asked for
-// (x-ms-retry-after-ms, retry-after-ms, Retry-After), else exponential from
-// 100 ms, capped at 5 s, with jitter.
-func backoff(err error, attempt int) time.Duration {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) && re.RawResponse != nil {
-		h := re.RawResponse.Header
-		for _, name := range []string{"x-ms-retry-after-ms", "retry-after-ms"} {
-			if ms, perr := strconv.ParseFloat(h.Get(name), 64); perr == nil && ms >= 0 {
-				return time.Duration(ms * float64(time.Millisecond))
-			}
-		}
-		if v := h.Get("Retry-After"); v != "" {
-			if sec, perr := strconv.Atoi(v); perr == nil && sec >= 0 {
-				return time.Duration(sec) * time.Second
-			}
-			if t, perr := http.ParseTime(v); perr == nil {
-				return max(time.Until(t), 0)
-			}
-		}
-	}
-	d := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
-	return d/2 + rand.N(d/2+1)
+	return err
 }
 
 // unavailableError is the error of a call that could not get an answer.
