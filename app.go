@@ -21,7 +21,7 @@ import (
 
 // app is everything a command needs, built from the settings.
 type app struct {
-	cfg      alerting.Config
+	cfg      Config
 	pipeline *alerting.Pipeline
 	closers  []func() error
 	// storeDesc says which store is in use, for messages.
@@ -45,7 +45,7 @@ func (a *app) Close() {
 // newApp reads the settings and builds the rule engine, the store and the
 // channels. Any problem stops start-up with a message naming the setting.
 func newApp(ctx context.Context, opts appOptions) (*app, error) {
-	cfg, err := alerting.LoadConfig()
+	cfg, err := loadConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +75,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 		a.closers = append(a.closers, closer)
 	}
 	if !opts.noDeliver {
-		channels, err := notify.FromSettings(notify.Settings{
-			WebhookURL:    string(cfg.WebhookURL),
-			WebhookSecret: string(cfg.WebhookSecret),
-			TeamsURL:      string(cfg.TeamsWebhookURL),
-			SlackURL:      string(cfg.SlackWebhookURL),
-			PagerDutyKey:  string(cfg.PagerDutyRoutingKey),
-			PagerDutyURL:  cfg.PagerDutyEventsURL,
-		}, &http.Client{Timeout: 30 * time.Second})
+		channels, err := notify.FromSettings(cfg.channels(), &http.Client{Timeout: 30 * time.Second})
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -108,7 +101,7 @@ func (d dispatcher) SendHeldBack(ctx context.Context, h alert.HeldBack) {
 }
 
 // loadEngine loads the built-in rules, extra rules and exceptions.
-func loadEngine(cfg alerting.Config) (*detect.Engine, error) {
+func loadEngine(cfg Config) (*detect.Engine, error) {
 	all, err := detect.LoadRules(rules.FS)
 	if err != nil {
 		return nil, fmt.Errorf("built-in rules: %w", err)
@@ -141,7 +134,7 @@ type pipelineStore interface {
 
 // openStore opens Cosmos DB when an endpoint is configured, else the
 // embedded file store.
-func openStore(ctx context.Context, cfg alerting.Config) (alerting.Store, string, func() error, error) {
+func openStore(ctx context.Context, cfg Config) (alerting.Store, string, func() error, error) {
 	var st pipelineStore
 	var desc string
 	if cfg.CosmosEndpoint != "" {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 )
@@ -17,7 +16,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "list", "test":
-		cfg, err := alerting.LoadConfig()
+		cfg, err := loadConfig()
 		if err != nil {
 			fmt.Fprintf(stderr, "tripline rules: %v\n", err)
 			return 1

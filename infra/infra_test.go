@@ -26,7 +26,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/internal/packager"
 )
 
@@ -103,7 +102,7 @@ var requiredRoles = []string{
 	"Storage Table Data Contributor",
 }
 
-// notSetInAzure is the allow-list of settings alerting.Config reads that the
+// notSetInAzure is the allow-list of settings Tripline reads that the
 // Bicep deliberately does not set, with the reason.
 var notSetInAzure = map[string]string{
 	"TRIPLINE_COSMOS_KEY":      "key auth is for local emulators only; the Cosmos DB account has disableLocalAuth and the app uses its identity (must never be set in Azure)",
@@ -154,29 +153,53 @@ func mustProject(t testing.TB) *project {
 	return p
 }
 
-// configKeys lists every environment variable alerting.Config reads, from
-// its envconfig tags: TRIPLINE_<tag>, except AZURE_CLIENT_ID, which is also
-// read unprefixed (envconfig falls back to the bare tag) and is the name
-// azidentity uses, so the Bicep sets that one.
+// setting is one row of docs/settings.md, which the main package's
+// TestSettingsDoc generates from its Config struct, the single source of
+// every setting Tripline reads.
+type settingRow struct {
+	key, def string
+	secret   bool
+}
+
+// settingsTable reads docs/settings.md.
+func settingsTable() []settingRow {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "settings.md"))
+	if err != nil {
+		panic(err)
+	}
+	var out []settingRow
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		out = append(out, settingRow{
+			key:    strings.Trim(strings.TrimSpace(cells[1]), "`"),
+			def:    strings.TrimSpace(cells[2]),
+			secret: strings.TrimSpace(cells[3]) == "yes",
+		})
+	}
+	return out
+}
+
+// configKeys lists every environment variable Tripline reads (docs/settings.md).
 func configKeys() []string {
 	var keys []string
-	t := reflect.TypeOf(alerting.Config{})
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
-			continue
-		}
-		tag := f.Tag.Get("envconfig")
-		if tag == "" {
-			tag = strings.ToUpper(f.Name)
-		}
-		if tag == "AZURE_CLIENT_ID" {
-			keys = append(keys, tag)
-			continue
-		}
-		keys = append(keys, alerting.Prefix+"_"+tag)
+	for _, s := range settingsTable() {
+		keys = append(keys, s.key)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+// secretSettings lists the settings whose values are secrets.
+func secretSettings() []string {
+	var keys []string
+	for _, s := range settingsTable() {
+		if s.secret {
+			keys = append(keys, s.key)
+		}
+	}
 	return keys
 }
 
@@ -298,12 +321,12 @@ func checkConfigCoverage(p *project, keys []string) []string {
 			continue
 		}
 		if _, set := settings[k]; !set {
-			problems = append(problems, fmt.Sprintf("%s is read by alerting.Config but not set in the Bicep app settings", k))
+			problems = append(problems, fmt.Sprintf("%s is read by Tripline (docs/settings.md) but not set in the Bicep app settings", k))
 		}
 	}
 	for k := range notSetInAzure {
 		if !known[k] {
-			problems = append(problems, fmt.Sprintf("allow-list entry %s is not a setting alerting.Config reads any more", k))
+			problems = append(problems, fmt.Sprintf("allow-list entry %s is not a setting Tripline reads any more", k))
 		}
 	}
 	for name, ss := range settings {
@@ -875,7 +898,7 @@ func TestBicepFilesParse(t *testing.T) {
 func TestAppSettingsCoverConfig(t *testing.T) {
 	keys := configKeys()
 	if len(keys) == 0 {
-		t.Fatal("alerting.Config has no settings")
+		t.Fatal("docs/settings.md lists no settings")
 	}
 	for _, p := range checkConfigCoverage(mustProject(t), keys) {
 		t.Error(p)
@@ -884,14 +907,14 @@ func TestAppSettingsCoverConfig(t *testing.T) {
 
 func TestSecretsAreKeyVaultReferences(t *testing.T) {
 	p := mustProject(t)
-	for _, prob := range checkSecrets(p, alerting.SecretSettings()) {
+	for _, prob := range checkSecrets(p, secretSettings()) {
 		t.Error(prob)
 	}
 	settings, _, err := appSettings(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range alerting.SecretSettings() {
+	for _, k := range secretSettings() {
 		if _, forbidden := mustNotBeSet[k]; forbidden {
 			continue
 		}
@@ -1447,19 +1470,16 @@ func TestLocalSettingsSample(t *testing.T) {
 	if values["FUNCTIONS_WORKER_RUNTIME"] != "custom" {
 		t.Errorf("FUNCTIONS_WORKER_RUNTIME = %q, want custom", values["FUNCTIONS_WORKER_RUNTIME"])
 	}
-	for _, k := range alerting.SecretSettings() {
+	for _, k := range secretSettings() {
 		if values[k] != "" {
 			t.Errorf("%s must be empty in the sample (secrets never go in the repository)", k)
 		}
 	}
 	// Settings with a default must not be present-but-empty: envconfig would
 	// parse "" instead of using the default.
-	cfg := reflect.TypeOf(alerting.Config{})
-	for i := 0; i < cfg.NumField(); i++ {
-		f := cfg.Field(i)
-		key := alerting.Prefix + "_" + f.Tag.Get("envconfig")
-		if v, ok := values[key]; ok && v == "" && f.Tag.Get("default") != "" {
-			t.Errorf("%s is empty; remove it or set a value (default %s)", key, f.Tag.Get("default"))
+	for _, st := range settingsTable() {
+		if v, ok := values[st.key]; ok && v == "" && st.def != "" {
+			t.Errorf("%s is empty; remove it or set a value (default %s)", st.key, st.def)
 		}
 	}
 }
@@ -1571,7 +1591,7 @@ func TestCheckersCatchMutations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, secrets := configKeys(), alerting.SecretSettings()
+	keys, secrets := configKeys(), secretSettings()
 	const fa = "infra/modules/functionapp.bicep"
 	cases := []struct {
 		name  string
@@ -1580,7 +1600,7 @@ func TestCheckersCatchMutations(t *testing.T) {
 		want  string
 	}{
 		{"setting removed", func() *project { return mutate(t, base, fa, "  TRIPLINE_COSMOS_ENDPOINT: cosmosEndpoint\n", "") },
-			func(p *project) []string { return checkConfigCoverage(p, keys) }, "TRIPLINE_COSMOS_ENDPOINT is read by alerting.Config but not set"},
+			func(p *project) []string { return checkConfigCoverage(p, keys) }, "TRIPLINE_COSMOS_ENDPOINT is read by Tripline (docs/settings.md) but not set"},
 		{"client id removed", func() *project { return mutate(t, base, fa, "  AZURE_CLIENT_ID: identityClientId\n", "") },
 			func(p *project) []string { return checkConfigCoverage(p, keys) }, "AZURE_CLIENT_ID is read"},
 		{"allow-listed setting set", func() *project {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/alert"
+	"github.com/tripline/tripline/internal/httpsurl"
 )
 
 // Channel is one notification destination.
@@ -39,8 +39,8 @@ type Channel interface {
 // Settings.PagerDutyURL is empty.
 const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
 
-// Settings are the channel settings (TRIPLINE_WEBHOOK_URL and friends). An
-// empty URL (or key) turns its channel off.
+// Settings are the channel settings. An empty URL (or key) turns its channel
+// off.
 type Settings struct {
 	WebhookURL    string
 	WebhookSecret string // whsec_ followed by base64 of the key bytes
@@ -58,15 +58,15 @@ type Settings struct {
 // http.DefaultClient). Redirects are not followed: a 3xx answer is a failure
 // (Standard Webhooks), so a signed body never goes elsewhere.
 //
-// All problems are reported together; messages name the setting and the fix,
-// never the URL, key or secret.
+// All problems are reported together in a *SettingsError; messages name the
+// field of Settings and the fix, never the URL, key or secret.
 func FromSettings(s Settings, client *http.Client) ([]Channel, error) {
 	var chans []Channel
-	var errs []error
+	var problems SettingsError
 	if s.WebhookURL != "" || s.WebhookSecret != "" {
 		w, err := NewWebhook(s.WebhookURL, s.WebhookSecret, client)
 		if err != nil {
-			errs = append(errs, err)
+			problems.merge(err)
 		} else {
 			chans = append(chans, w)
 		}
@@ -74,7 +74,7 @@ func FromSettings(s Settings, client *http.Client) ([]Channel, error) {
 	if s.TeamsURL != "" {
 		t, err := NewTeams(s.TeamsURL, client)
 		if err != nil {
-			errs = append(errs, err)
+			problems.merge(err)
 		} else {
 			chans = append(chans, t)
 		}
@@ -82,7 +82,7 @@ func FromSettings(s Settings, client *http.Client) ([]Channel, error) {
 	if s.SlackURL != "" {
 		sl, err := NewSlack(s.SlackURL, client)
 		if err != nil {
-			errs = append(errs, err)
+			problems.merge(err)
 		} else {
 			chans = append(chans, sl)
 		}
@@ -90,12 +90,12 @@ func FromSettings(s Settings, client *http.Client) ([]Channel, error) {
 	if s.PagerDutyKey != "" {
 		p, err := NewPagerDuty(s.PagerDutyKey, s.PagerDutyURL, client)
 		if err != nil {
-			errs = append(errs, err)
+			problems.merge(err)
 		} else {
 			chans = append(chans, p)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := problems.err(); err != nil {
 		return nil, err
 	}
 	return chans, nil
@@ -110,28 +110,14 @@ func (endpoint) GoString() string             { return "[redacted]" }
 func (endpoint) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
 func (endpoint) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
-// parseEndpoint accepts https URLs, and http only to loopback addresses. The
-// error never contains the URL.
+// parseEndpoint accepts https URLs, and http only to loopback addresses
+// (httpsurl, the one URL check). The error never contains the URL.
 func parseEndpoint(raw string) (endpoint, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" || !u.IsAbs() {
-		return endpoint{}, errors.New("not an absolute URL")
+	u, err := httpsurl.Parse(raw)
+	if err != nil {
+		return endpoint{}, err
 	}
-	switch u.Scheme {
-	case "https":
-		return endpoint{u}, nil
-	case "http":
-		host := u.Hostname()
-		if host == "localhost" {
-			return endpoint{u}, nil
-		}
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return endpoint{u}, nil
-		}
-		return endpoint{}, errors.New("http is only allowed to loopback addresses; use https")
-	default:
-		return endpoint{}, errors.New("scheme not allowed; use https")
-	}
+	return endpoint{u}, nil
 }
 
 // redacted gives a channel that holds a secret (a URL carrying a token, a
@@ -218,4 +204,51 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// SettingsError is every problem found in Settings, field by field, so
+// that the caller can name each field the way its user set it.
+type SettingsError struct {
+	Problems []SettingsProblem
+}
+
+// SettingsProblem is one field of Settings (its Go name) and what is wrong
+// with it.
+type SettingsProblem struct {
+	Field string
+	Err   error
+}
+
+// Error renders one "Field: problem" line per problem.
+func (e *SettingsError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Field + ": " + p.Err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *SettingsError) add(field string, err error) {
+	e.Problems = append(e.Problems, SettingsProblem{field, err})
+}
+
+// merge adds the problems of err, a *SettingsError.
+func (e *SettingsError) merge(err error) {
+	var se *SettingsError
+	if errors.As(err, &se) {
+		e.Problems = append(e.Problems, se.Problems...)
+	} else {
+		e.add("", err)
+	}
+}
+
+func (e *SettingsError) err() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+func fieldError(field string, err error) error {
+	return &SettingsError{Problems: []SettingsProblem{{field, err}}}
 }

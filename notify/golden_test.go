@@ -29,7 +29,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := decodeSecret(exampleSecret)
+	key, err := WebhookKey(exampleSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

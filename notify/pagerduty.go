@@ -35,19 +35,19 @@ type PagerDuty struct {
 // NewPagerDuty validates the routing (integration) key and the events URL
 // (empty: DefaultPagerDutyURL). client nil: a new http.Client.
 func NewPagerDuty(routingKey, eventsURL string, client *http.Client) (*PagerDuty, error) {
-	var errs []error
+	var problems SettingsError
 	routingKey = strings.TrimSpace(routingKey)
 	if routingKey == "" || len(routingKey) > 128 || strings.ContainsFunc(routingKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		errs = append(errs, errors.New("pagerduty: TRIPLINE_PAGERDUTY_ROUTING_KEY: not a routing key (the 32-character Integration Key of an Events API v2 integration)"))
+		problems.add("PagerDutyKey", errors.New("not a routing key (the 32-character Integration Key of an Events API v2 integration)"))
 	}
 	if eventsURL == "" {
 		eventsURL = DefaultPagerDutyURL
 	}
 	ep, err := parseEndpoint(eventsURL)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("pagerduty: TRIPLINE_PAGERDUTY_EVENTS_URL: %w", err))
+		problems.add("PagerDutyURL", err)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := problems.err(); err != nil {
 		return nil, err
 	}
 	return &PagerDuty{redacted: "PagerDuty", t: newTransport("pagerduty", client), ep: ep, key: routingKey}, nil

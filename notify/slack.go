@@ -38,7 +38,7 @@ type Slack struct {
 func NewSlack(rawURL string, client *http.Client) (*Slack, error) {
 	ep, err := parseEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("slack: TRIPLINE_SLACK_WEBHOOK_URL: %w", err)
+		return nil, fieldError("SlackURL", err)
 	}
 	return &Slack{redacted: "Slack", t: newTransport("slack", client), ep: ep}, nil
 }

@@ -33,7 +33,7 @@ type Teams struct {
 func NewTeams(rawURL string, client *http.Client) (*Teams, error) {
 	ep, err := parseEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("teams: TRIPLINE_TEAMS_WEBHOOK_URL: %w", err)
+		return nil, fieldError("TeamsURL", err)
 	}
 	return &Teams{redacted: "Teams", t: newTransport("teams", client), ep: ep}, nil
 }

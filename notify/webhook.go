@@ -44,30 +44,33 @@ type Webhook struct {
 }
 
 // NewWebhook validates rawURL (https, or http to loopback) and secret
-// (whsec_ followed by standard base64 of 24 to 64 bytes). Errors name the
-// setting, never its value. client nil: a new http.Client.
+// (whsec_ followed by standard base64 of 24 to 64 bytes). The error is a
+// *SettingsError naming the fields, never their values. client nil: a new
+// http.Client.
 func NewWebhook(rawURL, secret string, client *http.Client) (*Webhook, error) {
-	var errs []error
+	var problems SettingsError
 	ep, err := parseEndpoint(rawURL)
 	if strings.TrimSpace(rawURL) == "" {
-		errs = append(errs, errors.New("webhook: TRIPLINE_WEBHOOK_URL is required with TRIPLINE_WEBHOOK_SECRET"))
+		problems.add("WebhookURL", errors.New("required with a signing secret"))
 	} else if err != nil {
-		errs = append(errs, fmt.Errorf("webhook: TRIPLINE_WEBHOOK_URL: %w", err))
+		problems.add("WebhookURL", err)
 	}
-	key, err := decodeSecret(secret)
+	key, err := WebhookKey(secret)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("webhook: TRIPLINE_WEBHOOK_SECRET: %w", err))
+		problems.add("WebhookSecret", err)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := problems.err(); err != nil {
 		return nil, err
 	}
 	return &Webhook{redacted: "Webhook", t: newTransport("webhook", client), ep: ep, key: key}, nil
 }
 
-func decodeSecret(s string) ([]byte, error) {
+// WebhookKey checks a Standard Webhooks signing secret and returns its key
+// bytes: the one check of a whsec_ secret. The error never contains it.
+func WebhookKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return nil, errors.New("required with TRIPLINE_WEBHOOK_URL (whsec_ followed by base64 of 24 to 64 random bytes)")
+		return nil, errors.New("required with the webhook URL (whsec_ followed by base64 of 24 to 64 random bytes)")
 	}
 	b64, ok := strings.CutPrefix(s, "whsec_")
 	if !ok {

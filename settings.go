@@ -1,19 +1,19 @@
-package alerting
+package main
 
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/tripline/tripline/internal/httpsurl"
+	"github.com/tripline/tripline/notify"
 )
 
-// Prefix is the envconfig prefix of every Tripline setting.
-const Prefix = "TRIPLINE"
+// settingsPrefix is the envconfig prefix of every Tripline setting.
+const settingsPrefix = "TRIPLINE"
 
 // Config is every setting Tripline reads from the environment (app settings in
 // Azure, local.settings.json under Core Tools, the shell for `scan`). The tags
@@ -45,37 +45,30 @@ type Config struct {
 	DeliveryHorizon     time.Duration `envconfig:"DELIVERY_HORIZON" default:"24h" desc:"How long a pending notification is retried before it is marked failed."`
 }
 
-// SecretSettings lists the settings whose values are secrets: in Azure they
-// must be Key Vault references, and they are never printed.
-func SecretSettings() []string {
-	return []string{"TRIPLINE_COSMOS_KEY", "TRIPLINE_WEBHOOK_URL", "TRIPLINE_WEBHOOK_SECRET",
-		"TRIPLINE_TEAMS_WEBHOOK_URL", "TRIPLINE_SLACK_WEBHOOK_URL", "TRIPLINE_PAGERDUTY_ROUTING_KEY"}
-}
-
-// LoadConfig reads the environment and validates the result. The error names
+// loadConfig reads the environment and validates the result. The error names
 // the setting and how to fix it, never a secret's value.
-func LoadConfig() (Config, error) {
+func loadConfig() (Config, error) {
 	var c Config
 	// A setting that is present but empty means "not set" (an app setting
 	// left blank), so that its default applies.
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, Prefix+"_") || k == "AZURE_CLIENT_ID") && strings.TrimSpace(v) == "" {
+		if (strings.HasPrefix(k, settingsPrefix+"_") || k == "AZURE_CLIENT_ID") && strings.TrimSpace(v) == "" {
 			os.Unsetenv(k)
 		}
 	}
-	if err := envconfig.Process(Prefix, &c); err != nil {
+	if err := envconfig.Process(settingsPrefix, &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
 			return c, fmt.Errorf("setting %s: cannot parse as %s (e.g. 30m, 24h)", pe.KeyName, pe.TypeName)
 		}
 		return c, fmt.Errorf("settings: %w", err)
 	}
-	return c, c.Validate()
+	return c, c.validate()
 }
 
-// Validate checks values and cross-field rules.
-func (c Config) Validate() error {
+// validate checks values and cross-field rules.
+func (c Config) validate() error {
 	var problems []string
 	for _, s := range []struct {
 		name string
@@ -93,34 +86,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid settings:\n  %s", strings.Join(problems, "\n  "))
 	}
 	if c.CosmosEndpoint != "" {
-		if err := checkURL(c.CosmosEndpoint); err != nil {
+		if _, err := httpsurl.Parse(c.CosmosEndpoint); err != nil {
 			problems = append(problems, "TRIPLINE_COSMOS_ENDPOINT: "+err.Error())
 		}
 	}
-	for _, s := range []struct {
-		name string
-		val  Secret
-	}{
-		{"TRIPLINE_WEBHOOK_URL", c.WebhookURL},
-		{"TRIPLINE_TEAMS_WEBHOOK_URL", c.TeamsWebhookURL},
-		{"TRIPLINE_SLACK_WEBHOOK_URL", c.SlackWebhookURL},
-	} {
-		if s.val != "" {
-			if err := checkURL(string(s.val)); err != nil {
-				problems = append(problems, s.name+": "+err.Error())
-			}
+	// The channels' own checks (notify), named by the settings here.
+	if _, err := notify.FromSettings(c.channels(), nil); err != nil {
+		var se *notify.SettingsError
+		if !errors.As(err, &se) {
+			return err
 		}
-	}
-	if c.PagerDutyRoutingKey != "" {
-		if err := checkURL(c.PagerDutyEventsURL); err != nil {
-			problems = append(problems, "TRIPLINE_PAGERDUTY_EVENTS_URL: "+err.Error())
-		}
-	}
-	if c.WebhookURL != "" {
-		if c.WebhookSecret == "" {
-			problems = append(problems, "TRIPLINE_WEBHOOK_SECRET: required with TRIPLINE_WEBHOOK_URL (whsec_ followed by base64 of 24 to 64 random bytes)")
-		} else if !strings.HasPrefix(string(c.WebhookSecret), "whsec_") {
-			problems = append(problems, "TRIPLINE_WEBHOOK_SECRET: must start with whsec_ followed by base64 (Standard Webhooks)")
+		for _, p := range se.Problems {
+			problems = append(problems, channelSettings[p.Field]+": "+p.Err.Error())
 		}
 	}
 	if c.AlertTTL < time.Hour {
@@ -141,29 +118,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// checkURL accepts https URLs, and http only to loopback addresses (local
-// receivers and emulators). The message never contains the URL: webhook URLs
-// carry tokens.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("not an absolute URL")
+// channels is the channel part of the settings, as notify takes it.
+func (c Config) channels() notify.Settings {
+	return notify.Settings{
+		WebhookURL:    string(c.WebhookURL),
+		WebhookSecret: string(c.WebhookSecret),
+		TeamsURL:      string(c.TeamsWebhookURL),
+		SlackURL:      string(c.SlackWebhookURL),
+		PagerDutyKey:  string(c.PagerDutyRoutingKey),
+		PagerDutyURL:  c.PagerDutyEventsURL,
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if host == "localhost" {
-			return nil
-		}
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return nil
-		}
-		return fmt.Errorf("http is only allowed to loopback addresses; use https")
-	default:
-		return fmt.Errorf("scheme %q not allowed; use https", u.Scheme)
-	}
+}
+
+// channelSettings names the setting behind each field of notify.Settings.
+var channelSettings = map[string]string{
+	"WebhookURL":    "TRIPLINE_WEBHOOK_URL",
+	"WebhookSecret": "TRIPLINE_WEBHOOK_SECRET",
+	"TeamsURL":      "TRIPLINE_TEAMS_WEBHOOK_URL",
+	"SlackURL":      "TRIPLINE_SLACK_WEBHOOK_URL",
+	"PagerDutyKey":  "TRIPLINE_PAGERDUTY_ROUTING_KEY",
+	"PagerDutyURL":  "TRIPLINE_PAGERDUTY_EVENTS_URL",
 }
 
 // Secret is a setting whose value must never be printed.

@@ -1,4 +1,4 @@
-package alerting
+package main
 
 import (
 	"bytes"
@@ -11,25 +11,25 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var updateSettings = flag.Bool("update-settings", false, "rewrite docs/settings.md")
 
 // TestSettingsDoc keeps docs/settings.md generated from the Config tags: the
 // tags are the single source of every setting's name, default and meaning.
 func TestSettingsDoc(t *testing.T) {
 	var buf bytes.Buffer
-	buf.WriteString("# Settings\n\nGenerated from the `Config` struct in alerting/config.go (`go test ./alerting -run TestSettingsDoc -update`).\n")
+	buf.WriteString("# Settings\n\nGenerated from the `Config` struct in settings.go (`go test . -run TestSettingsDoc -update-settings`).\n")
 	buf.WriteString("Every setting is an environment variable (an app setting in Azure, `Values` in local.settings.json).\n")
 	buf.WriteString("Secrets are Key Vault references in Azure and are never printed.\n\n")
 	tw := tabwriter.NewWriter(&buf, 0, 0, 1, ' ', tabwriter.Debug)
-	tmpl := "| Setting | Default | Meaning |\n|---|---|---|\n{{range .}}| `{{usage_key .}}` | {{usage_default .}} | {{usage_description .}} |\n{{end}}"
+	tmpl := "| Setting | Default | Secret | Meaning |\n|---|---|---|---|\n{{range .}}| `{{usage_key .}}` | {{usage_default .}} | {{if eq (usage_type .) \"Secret\"}}yes{{end}} | {{usage_description .}} |\n{{end}}"
 	var c Config
-	if err := envconfig.Usagef(Prefix, &c, tw, tmpl); err != nil {
+	if err := envconfig.Usagef(settingsPrefix, &c, tw, tmpl); err != nil {
 		t.Fatal(err)
 	}
 	tw.Flush()
 	got := strings.ReplaceAll(buf.String(), "`TRIPLINE_AZURE_CLIENT_ID`", "`AZURE_CLIENT_ID`")
-	const golden = "../docs/settings.md"
-	if *update {
+	const golden = "docs/settings.md"
+	if *updateSettings {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestSettingsDoc(t *testing.T) {
 		t.Fatalf("%v (run with -update)", err)
 	}
 	if string(want) != got {
-		t.Errorf("docs/settings.md is out of date with Config; run go test ./function -run TestSettingsDoc -update\n--- got\n%s", got)
+		t.Errorf("docs/settings.md is out of date with Config; run go test . -run TestSettingsDoc -update-settings\n--- got\n%s", got)
 	}
 }
 
@@ -47,7 +47,7 @@ func TestValidateRejectsBadChannelURLsWithoutEchoingThem(t *testing.T) {
 	c := Config{AlertTTL: 720 * 3600e9, DeliveryHorizon: 3600e9, DeliveryRetryBase: 60e9, CosmosRetryBudget: 30e9, PagerDutyEventsURL: "https://events.pagerduty.com/v2/enqueue"}
 	c.SlackWebhookURL = "http://hooks.example.com/services/T000/B000/SECRETTOKEN"
 	c.WebhookURL = "https://example.com/hook?token=SECRETTOKEN"
-	err := c.Validate()
+	err := c.validate()
 	if err == nil {
 		t.Fatal("http to a non-loopback host was accepted")
 	}
@@ -62,7 +62,7 @@ func TestValidateRejectsBadChannelURLsWithoutEchoingThem(t *testing.T) {
 	}
 	c.SlackWebhookURL = "http://127.0.0.1:8080/hook"
 	c.WebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	if err := c.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		t.Errorf("loopback http and a whsec_ secret rejected: %v", err)
 	}
 	if s := Secret("x").String(); s != "[redacted]" {
@@ -73,7 +73,7 @@ func TestValidateRejectsBadChannelURLsWithoutEchoingThem(t *testing.T) {
 func TestLoadConfigEmptyMeansDefaultAndUnresolvedKeyVault(t *testing.T) {
 	t.Setenv("TRIPLINE_ALERT_TTL", "")
 	t.Setenv("TRIPLINE_COSMOS_DATABASE", " ")
-	c, err := LoadConfig()
+	c, err := loadConfig()
 	if err != nil {
 		t.Fatalf("empty settings must take their defaults: %v", err)
 	}
@@ -81,7 +81,7 @@ func TestLoadConfigEmptyMeansDefaultAndUnresolvedKeyVault(t *testing.T) {
 		t.Errorf("defaults not applied: ttl=%s db=%q", c.AlertTTL, c.CosmosDatabase)
 	}
 	t.Setenv("TRIPLINE_SLACK_WEBHOOK_URL", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/slack-url/)")
-	_, err = LoadConfig()
+	_, err = loadConfig()
 	if err == nil || !strings.Contains(err.Error(), "TRIPLINE_SLACK_WEBHOOK_URL: the Key Vault reference was not resolved") {
 		t.Fatalf("unresolved Key Vault reference: err = %v", err)
 	}
