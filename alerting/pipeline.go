@@ -68,6 +68,9 @@ type Pipeline struct {
 	CheckEveryRecord bool
 	Now              func() time.Time
 	Logger           *slog.Logger
+
+	// Delivery shapes delivery passes (claims, inline budget).
+	Delivery DeliveryOptions
 }
 
 // Outcome is what one invocation did.
@@ -97,10 +100,6 @@ type Outcome struct {
 // maxApplyAttempts bounds optimistic-concurrency retries per group; between
 // attempts a short random pause lets the competing writer finish.
 const maxApplyAttempts = 20
-
-// inlineLease keeps the retry pass off an alert while the invocation that
-// created it makes the inline delivery attempt.
-const inlineLease = 2 * time.Minute
 
 func (p *Pipeline) now() time.Time {
 	if p.Now != nil {
@@ -422,7 +421,7 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 			p.Notifier.Prepare(&sa.Alert)
 			// Keep the retry pass away while the inline attempt runs.
 			for _, d := range sa.Deliveries {
-				d.NextAttempt = p.now().Add(inlineLease)
+				d.NextAttempt = p.now().Add(p.Delivery.lease())
 			}
 		}
 		doc.Alerts = append(doc.Alerts, sa)
