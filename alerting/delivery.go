@@ -54,6 +54,11 @@ const (
 	// (max_signals 100 would pass the Functions timeout). What does not fit
 	// is left pending for the timer.
 	DefaultInlineBudget = 10 * time.Second
+	// DefaultPassBudget bounds how long a pending-delivery pass keeps
+	// claiming alerts: with the lease it stays under the Functions timeout
+	// (10 min) and near the timer's period (5 min), so that passes of a
+	// backlog against a hung receiver do not pile up.
+	DefaultPassBudget = 4 * time.Minute
 )
 
 // DeliveryOptions shape delivery passes; zero fields take the defaults.
@@ -66,6 +71,10 @@ type DeliveryOptions struct {
 	// (DefaultInlineBudget); store writes are bounded by the invocation's
 	// context only.
 	InlineBudget time.Duration
+	// PassBudget is how long a pending-delivery pass starts new alerts
+	// (DefaultPassBudget); the alert in hand is finished within its lease.
+	// The rest wait for the next pass.
+	PassBudget time.Duration
 }
 
 func (o DeliveryOptions) lease() time.Duration {
@@ -73,6 +82,13 @@ func (o DeliveryOptions) lease() time.Duration {
 		return o.Lease
 	}
 	return DefaultLease
+}
+
+func (o DeliveryOptions) passBudget() time.Duration {
+	if o.PassBudget > 0 {
+		return o.PassBudget
+	}
+	return DefaultPassBudget
 }
 
 func (o DeliveryOptions) inlineBudget() time.Duration {
@@ -360,6 +376,13 @@ func (p *Pipeline) DeliverPending(ctx context.Context, limit int, o PassOptions)
 		return r, fmt.Errorf("list pending alerts: %w", err)
 	}
 	ps := newPass(o)
+	// Start no alert after the budget, nor less than a lease before ctx's
+	// deadline: the result of one started then could not be written.
+	stop := time.Now().Add(p.Delivery.passBudget())
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-p.Delivery.lease()).Before(stop) {
+		stop = dl.Add(-p.Delivery.lease())
+	}
+	deferred := 0
 	for _, it := range items {
 		doc, err := decodeGroupDoc(it.Body)
 		if err != nil {
@@ -371,6 +394,11 @@ func (p *Pipeline) DeliverPending(ctx context.Context, limit int, o PassOptions)
 				continue
 			}
 			r.Alerts++
+			if !time.Now().Before(stop) {
+				r.StillPending++
+				deferred++
+				continue
+			}
 			res, err := p.deliverOne(ctx, ctx, doc.ID, sa.ID, ps)
 			if err != nil {
 				return r, fmt.Errorf("deliver alert %s: %w", sa.ID, err)
@@ -384,6 +412,10 @@ func (p *Pipeline) DeliverPending(ctx context.Context, limit int, o PassOptions)
 				r.Busy++
 			}
 		}
+	}
+	if deferred > 0 {
+		p.logger().Warn("delivery pass budget spent; the next pass takes the rest",
+			"budget", p.Delivery.passBudget().String(), "alerts_left", deferred)
 	}
 	return r, nil
 }

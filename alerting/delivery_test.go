@@ -415,3 +415,51 @@ func TestLiveClaimsRespectedUnlessForced(t *testing.T) {
 		}
 	})
 }
+
+// TestPassBudgetLeavesRestForNextPass: a pending-delivery pass against a
+// hung receiver starts no alert once its budget is spent, and the next pass
+// delivers what it left, once each.
+func TestPassBudgetLeavesRestForNextPass(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
+		st := open(t)
+		wh, _, chans := webhookAndPagerDuty(t)
+		d := &notify.Dispatcher{Channels: chans[:1], Policy: notify.Policy{Attempts: 1}}
+		// Sends end 300 ms after the claim (3/4 of the lease), later than
+		// the 200 ms budget: a pass can start one alert at most.
+		p := deliveringPipeline(t, st, d, alerting.DeliveryOptions{Lease: 400 * time.Millisecond, PassBudget: 200 * time.Millisecond})
+		wh.set("fail", 0)
+		batch := distinctAlerts("backlog", 4)
+		out := mustProcess(t, p, batch)
+		ids := newIDs(out)
+		if len(ids) != 4 || out.Undelivered != 4 {
+			t.Fatalf("%d alerts, %d pending; want 4 pending", len(ids), out.Undelivered)
+		}
+		wh.mu.Lock()
+		before := wh.requests
+		wh.mu.Unlock()
+
+		wh.set("hang", 0)
+		r, err := p.DeliverPending(context.Background(), 200, alerting.PassOptions{Flush: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wh.mu.Lock()
+		hung := wh.requests - before
+		wh.mu.Unlock()
+		if r.Alerts != 4 || r.StillPending != 4 || hung > 1 {
+			t.Fatalf("pass against a hung receiver: %+v, %d requests; want 4 pending and at most 1 alert started", r, hung)
+		}
+
+		wh.set("ok", 0)
+		p.Delivery.PassBudget = time.Minute
+		r, err = p.DeliverPending(context.Background(), 200, alerting.PassOptions{Flush: true})
+		if err != nil || r.Sent != 4 || r.StillPending != 0 {
+			t.Fatalf("next pass: %+v %v, want the 4 alerts sent", r, err)
+		}
+		for _, id := range ids {
+			if n := wh.count(id); n != 1 {
+				t.Errorf("alert %s accepted %d times, want 1", id, n)
+			}
+		}
+	})
+}
