@@ -122,10 +122,32 @@ type PassOptions struct {
 type pass struct {
 	token string
 	PassOptions
+	// down holds the channels an attempt of this pass left pending (after
+	// the inline retries of Send): the pass sends them nothing more, so a
+	// hung or failing receiver costs it one alert's sends, not every
+	// alert's, and the other channels still get theirs. The next pass tries
+	// them again.
+	down map[string]bool
 }
 
 func newPass(o PassOptions) *pass {
-	return &pass{token: rand.Text(), PassOptions: o}
+	return &pass{token: rand.Text(), PassOptions: o, down: map[string]bool{}}
+}
+
+// never is a NextAttempt that keeps a channel out of one Attempt.
+var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// wants returns the alert as this pass may attempt it (channels known down
+// left out), or false when nothing is left to attempt.
+func (ps *pass) wants(a *alert.Alert) (alert.Alert, bool) {
+	out := *a
+	out.Deliveries = make(map[string]*alert.Delivery, len(a.Deliveries))
+	for ch, d := range a.Deliveries {
+		if !ps.down[ch] {
+			out.Deliveries[ch] = d
+		}
+	}
+	return out, out.Pending()
 }
 
 // attemptResult is what delivering one alert did.
@@ -157,7 +179,11 @@ func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *O
 				"budget", p.Delivery.inlineBudget().String(), "alerts_left", left)
 			return
 		}
-		r, err := p.deliverOne(ctx, sendCtx, f.docID, f.id, ps)
+		// One alert's sends get at most half the budget, so that a hung
+		// receiver leaves time for the other channels of the next alerts.
+		alertCtx, cancelAlert := context.WithTimeout(sendCtx, p.Delivery.inlineBudget()/2)
+		r, err := p.deliverOne(ctx, alertCtx, f.docID, f.id, ps)
+		cancelAlert()
 		if err != nil {
 			p.logger().Warn("delivery not recorded; the retry pass will take the alert when its claim expires", "alert", f.id, "error", err)
 			r.pending = true
@@ -215,7 +241,8 @@ func (p *Pipeline) deliverOne(ctx, sendCtx context.Context, docID, alertID strin
 			p.logger().Warn("forced: taking over a live delivery claim; a channel may get this alert twice",
 				"alert", alertID, "claim_until", c.Until)
 		}
-		if !ps.Flush && !p.Notifier.Due(&sa.Alert) {
+		rest, ok := ps.wants(&sa.Alert)
+		if !ok || (!ps.Flush && !p.Notifier.Due(&rest)) {
 			return r, nil
 		}
 		start = time.Now()
@@ -240,11 +267,13 @@ func (p *Pipeline) deliverOne(ctx, sendCtx context.Context, docID, alertID strin
 	// Send, ending a quarter lease before the claim does.
 	work := sa.full()
 	work.Deliveries = cloneDeliveries(sa.Deliveries)
-	if ps.Flush {
-		for _, d := range work.Deliveries {
-			if d != nil && d.State == alert.DeliveryPending {
-				d.NextAttempt = time.Time{}
-			}
+	for ch, d := range work.Deliveries {
+		switch {
+		case d == nil || d.State != alert.DeliveryPending:
+		case ps.down[ch]:
+			d.NextAttempt = never
+		case ps.Flush:
+			d.NextAttempt = time.Time{}
 		}
 	}
 	sctx, cancel := context.WithDeadline(sendCtx, start.Add(lease-lease/4))
@@ -264,6 +293,8 @@ func (p *Pipeline) deliverOne(ctx, sendCtx context.Context, docID, alertID strin
 			r.sent++
 		case alert.DeliveryFailed:
 			r.failed++
+		case alert.DeliveryPending:
+			ps.down[ch] = true
 		}
 	}
 

@@ -267,9 +267,11 @@ func TestRacingPassesDeliverOnce(t *testing.T) {
 	})
 }
 
-// TestInlineBudgetLeavesRestPending: against a receiver that never answers,
-// the inline pass gives up when its budget is spent (the invocation
-// returns) and leaves every alert pending; a later pass delivers each once.
+// TestInlineBudgetLeavesRestPending: against a webhook receiver that never
+// answers, the inline pass gives up on it after half its budget, sends it
+// nothing more (the other channel still gets its alerts while the budget
+// lasts), returns, and leaves every alert pending; a later pass delivers
+// each alert once to each channel.
 func TestInlineBudgetLeavesRestPending(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		st := open(t)
@@ -279,7 +281,7 @@ func TestInlineBudgetLeavesRestPending(t *testing.T) {
 		// The default Policy: each request may take 10 s, 3 requests an
 		// alert; 5 alerts would hold the invocation for over 2 minutes.
 		d := &notify.Dispatcher{Channels: chans}
-		p := deliveringPipeline(t, st, d, alerting.DeliveryOptions{InlineBudget: 300 * time.Millisecond})
+		p := deliveringPipeline(t, st, d, alerting.DeliveryOptions{InlineBudget: time.Second})
 		batch := distinctAlerts("hung", 5)
 		done := make(chan *alerting.Outcome, 1)
 		go func() {
@@ -292,7 +294,7 @@ func TestInlineBudgetLeavesRestPending(t *testing.T) {
 		var out *alerting.Outcome
 		select {
 		case out = <-done:
-		case <-time.After(time.Minute): // a hang guard far above the 300 ms budget and far below 5 × 31 s
+		case <-time.After(time.Minute): // a hang guard far above the 1 s budget and far below 5 × 31 s
 			t.Fatal("the invocation did not return: the inline budget does not bound the sends")
 		}
 		if out == nil {
@@ -307,6 +309,17 @@ func TestInlineBudgetLeavesRestPending(t *testing.T) {
 				t.Fatalf("the hung receiver accepted alert %s", id)
 			}
 		}
+		wh.mu.Lock()
+		hung := wh.requests
+		wh.mu.Unlock()
+		pdInline := 0
+		for _, id := range ids {
+			pdInline += pd.count(id)
+		}
+		if hung != 1 || pdInline == 0 {
+			t.Fatalf("inline pass: %d requests to the hung webhook, %d alerts to PagerDuty; want 1 (then the channel is left for the timer) and some", hung, pdInline)
+		}
+		t.Logf("inline pass: PagerDuty got %d of 5 alerts within the budget", pdInline)
 		stored := storedDeliveries(t, p, batch)
 		for _, id := range ids {
 			if dl := stored[id]["webhook"]; dl == nil || dl.State != alert.DeliveryPending {
