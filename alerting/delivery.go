@@ -68,8 +68,9 @@ type DeliveryOptions struct {
 	// first; the claims, not the hold, prevent double sends.
 	Lease time.Duration
 	// InlineBudget bounds the sends of an invocation's inline pass
-	// (DefaultInlineBudget); store writes are bounded by the invocation's
-	// context only.
+	// (DefaultInlineBudget): each alert's sends get half of it, and no
+	// alert starts with less than that left. Store writes are bounded by
+	// the invocation's context only.
 	InlineBudget time.Duration
 	// PassBudget is how long a pending-delivery pass starts new alerts
 	// (DefaultPassBudget); the alert in hand is finished within its lease.
@@ -163,27 +164,31 @@ type attemptResult struct {
 	final map[string]*alert.Delivery
 }
 
-// deliverInline delivers the alerts this invocation created, within one
-// budget for all their sends, and records the results. Failures, alerts
-// another pass holds, and alerts the budget leaves untried stay pending for
-// the timer; none of that fails the invocation.
+// deliverInline delivers the alerts this invocation created within one
+// budget, and records the results. Each alert's sends get a window of half
+// the budget, and an alert is started only while a whole window is left:
+// a hung receiver costs one window (then the pass leaves that channel
+// alone), and no request a receiver would answer within the window is cut
+// off by the end of the budget (a cut-off request the receiver still acted
+// on would be sent again). Failures, alerts another pass holds, and alerts
+// the budget leaves untried stay pending for the timer; none of that fails
+// the invocation.
 func (p *Pipeline) deliverInline(ctx context.Context, fresh []freshAlert, out *Outcome) {
 	ps := newPass(PassOptions{Flush: true})
-	sendCtx, cancel := context.WithTimeout(ctx, p.Delivery.inlineBudget())
-	defer cancel()
+	budget := p.Delivery.inlineBudget()
+	window := budget / 2
+	end := time.Now().Add(budget)
 	for i, f := range fresh {
-		if sendCtx.Err() != nil {
+		if time.Until(end) < window {
 			left := len(fresh) - i
 			out.Undelivered += left
 			p.logger().Warn("inline delivery budget spent; the timer will deliver the rest",
-				"budget", p.Delivery.inlineBudget().String(), "alerts_left", left)
+				"budget", budget.String(), "alerts_left", left)
 			return
 		}
-		// One alert's sends get at most half the budget, so that a hung
-		// receiver leaves time for the other channels of the next alerts.
-		alertCtx, cancelAlert := context.WithTimeout(sendCtx, p.Delivery.inlineBudget()/2)
-		r, err := p.deliverOne(ctx, alertCtx, f.docID, f.id, ps)
-		cancelAlert()
+		sendCtx, cancel := context.WithTimeout(ctx, window)
+		r, err := p.deliverOne(ctx, sendCtx, f.docID, f.id, ps)
+		cancel()
 		if err != nil {
 			p.logger().Warn("delivery not recorded; the retry pass will take the alert when its claim expires", "alert", f.id, "error", err)
 			r.pending = true

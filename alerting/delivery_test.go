@@ -268,10 +268,10 @@ func TestRacingPassesDeliverOnce(t *testing.T) {
 }
 
 // TestInlineBudgetLeavesRestPending: against a webhook receiver that never
-// answers, the inline pass gives up on it after half its budget, sends it
-// nothing more (the other channel still gets its alerts while the budget
-// lasts), returns, and leaves every alert pending; a later pass delivers
-// each alert once to each channel.
+// answers, the inline pass gives up on it after an alert's window (half its
+// budget), sends it nothing more, starts no alert without a whole window
+// left, returns, and leaves every alert pending; a later pass delivers each
+// alert once to each channel.
 func TestInlineBudgetLeavesRestPending(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(t *testing.T) alerting.Store) {
 		st := open(t)
