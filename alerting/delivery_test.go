@@ -203,23 +203,28 @@ func TestRacingPassesDeliverOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		var out *alerting.Outcome
 		var inlineErr error
+		inline := deliveringPipeline(t, st, d, opts)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer inlineDone.Store(true)
-			out, inlineErr = deliveringPipeline(t, st, d, opts).Process(ctx, [][]byte{batch})
+			out, inlineErr = inline.Process(ctx, [][]byte{batch})
 		}()
 		type tally struct {
 			name               string
+			p                  *alerting.Pipeline
 			passes, sent, busy int
 			err                error
 		}
 		racers := []*tally{{name: "timer"}, {name: "deliver-1"}, {name: "deliver-2"}}
 		for _, r := range racers {
+			r.p = deliveringPipeline(t, st, d, opts) // an instance each
+		}
+		for _, r := range racers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p := deliveringPipeline(t, st, d, opts)
+				p := r.p
 				po := alerting.PassOptions{Flush: r.name != "timer"}
 				for ctx.Err() == nil {
 					done := inlineDone.Load()
