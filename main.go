@@ -21,7 +21,7 @@ import (
 const usage = `usage:
   tripline scan [--json] [--state FILE] [--no-deliver] [--rules DIR] FILE...   evaluate exported logs (- = stdin)
   tripline serve                                                               run the Functions custom handler
-  tripline deliver                                                             one pass of pending notifications
+  tripline deliver [--state FILE] [--respect-backoff] [--force]                one pass of pending notifications
   tripline rules list | test | check FILE...                                   rule tools
 
 With no arguments and FUNCTIONS_CUSTOMHANDLER_PORT set, tripline serves.

@@ -67,11 +67,12 @@ func routes(p *alerting.Pipeline) []handler.Route {
 		return handler.Result{Logs: outcomeLogs(inv, out)}, nil
 	})
 	retry := handler.FuncOf(func(ctx context.Context, inv *handler.Invocation) (handler.Result, error) {
-		r, err := p.DeliverPending(ctx, deliverBatch, false)
+		// The timer respects backoff and other passes' claims.
+		r, err := p.DeliverPending(ctx, deliverBatch, alerting.PassOptions{})
 		if err != nil {
 			return handler.Result{}, err
 		}
-		return handler.Result{Logs: []string{fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending", r.Alerts, r.Sent, r.Failed, r.StillPending)}}, nil
+		return handler.Result{Logs: []string{passSummary(r)}}, nil
 	})
 	return []handler.Route{
 		{Function: fnActivityLogEvents, Trigger: handler.EventHubBatch, Binding: "events", Func: process},
@@ -112,6 +113,7 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE)")
 	respectBackoff := fs.Bool("respect-backoff", false, "only channels whose backoff is over, as the timer does (default: flush every pending delivery now)")
+	force := fs.Bool("force", false, "also take alerts another pass is delivering now (its claim has not expired): a channel may then get an alert twice")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -126,11 +128,16 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tripline deliver: no notification channel is configured (TRIPLINE_WEBHOOK_URL, TRIPLINE_TEAMS_WEBHOOK_URL, TRIPLINE_SLACK_WEBHOOK_URL, TRIPLINE_PAGERDUTY_ROUTING_KEY)")
 		return 1
 	}
-	r, err := a.pipeline.DeliverPending(ctx, deliverBatch, !*respectBackoff)
+	r, err := a.pipeline.DeliverPending(ctx, deliverBatch, alerting.PassOptions{Flush: !*respectBackoff, Force: *force})
 	if err != nil {
 		fmt.Fprintf(stderr, "tripline deliver: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending\n", r.Alerts, r.Sent, r.Failed, r.StillPending)
+	fmt.Fprintln(stdout, passSummary(r))
 	return 0
+}
+
+func passSummary(r alerting.DeliverResult) string {
+	return fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending (%d held by another pass)",
+		r.Alerts, r.Sent, r.Failed, r.StillPending, r.Busy)
 }

@@ -61,6 +61,8 @@ type storedAlert struct {
 	// events and encoding them again was most of that cost. Alert.Event is
 	// decoded from it when the alert is handed out (full).
 	Event json.RawMessage `json:"event,omitempty"`
+	// Claim is the delivery pass holding the alert, if any (delivery.go).
+	Claim *deliveryClaim `json:"claim,omitempty"`
 }
 
 // The group document is read with encoding/json/v2's implementation

@@ -139,6 +139,11 @@ func (w *docWriter) storedAlert(a *storedAlert) {
 		w.b = append(w.b, `,"event":`...)
 		w.b = append(w.b, a.Event...)
 	}
+	if c := a.Claim; c != nil {
+		w.str(`,"claim":{"owner":`, c.Owner)
+		w.time(`,"until":`, c.Until)
+		w.b = append(w.b, '}')
+	}
 	w.b = append(w.b, '}')
 }
 

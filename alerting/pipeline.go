@@ -69,6 +69,9 @@ type Pipeline struct {
 	CheckEveryRecord bool
 	Now              func() time.Time
 	Logger           *slog.Logger
+
+	// Delivery shapes delivery passes (claims, inline budget).
+	Delivery DeliveryOptions
 }
 
 // Outcome is what one invocation did.
@@ -98,10 +101,6 @@ type Outcome struct {
 // maxApplyAttempts bounds optimistic-concurrency attempts per group; between
 // attempts a short random pause lets the competing writer finish.
 const maxApplyAttempts = 20
-
-// inlineLease keeps the retry pass off an alert while the invocation that
-// created it makes the inline delivery attempt.
-const inlineLease = 2 * time.Minute
 
 func (p *Pipeline) now() time.Time {
 	if p.Now != nil {
@@ -241,12 +240,6 @@ var errConflict = errors.New("conflict")
 // that competing writers do not retry in lockstep.
 func (p *Pipeline) recordGroup(ctx context.Context, st Store, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
 	docID := groupDocID(g.rule.ID, g.key)
-	pause := &backoff.ExponentialBackOff{
-		InitialInterval:     2 * time.Millisecond,
-		RandomizationFactor: 1, // 0 to twice the interval
-		Multiplier:          2,
-		MaxInterval:         125 * time.Millisecond,
-	}
 	created, err := backoff.Retry(ctx, func() ([]freshAlert, error) {
 		doc, etag, err := p.load(ctx, st, docID, out)
 		if err != nil {
@@ -282,11 +275,35 @@ func (p *Pipeline) recordGroup(ctx context.Context, st Store, g *group, newPerRu
 		newPerRule[g.rule.ID] += len(ap.created)
 		p.report(doc, ap, out)
 		return ap.created, nil
-	}, backoff.WithBackOff(pause), backoff.WithMaxTries(maxApplyAttempts), backoff.WithMaxElapsedTime(0))
+	}, backoff.WithBackOff(conflictBackOff()), backoff.WithMaxTries(maxApplyAttempts), backoff.WithMaxElapsedTime(0))
 	if errors.Is(err, errConflict) {
 		return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
 	}
 	return created, err
+}
+
+// conflictBackOff paces the retries of a write lost to another writer: a
+// short random pause, exponential from a few milliseconds up to 250 ms, so
+// that competing writers do not retry in lockstep.
+func conflictBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     2 * time.Millisecond,
+		RandomizationFactor: 1, // 0 to twice the interval
+		Multiplier:          2,
+		MaxInterval:         125 * time.Millisecond,
+	}
+}
+
+// pauseAfterConflict waits b's next interval, or until ctx ends.
+func pauseAfterConflict(ctx context.Context, b backoff.BackOff) error {
+	t := time.NewTimer(b.NextBackOff())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (p *Pipeline) load(ctx context.Context, st Store, id string, out *Outcome) (*groupDoc, string, error) {
@@ -386,7 +403,7 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 			p.Notifier.Prepare(&sa.Alert)
 			// Keep the retry pass away while the inline attempt runs.
 			for _, d := range sa.Deliveries {
-				d.NextAttempt = p.now().Add(inlineLease)
+				d.NextAttempt = p.now().Add(p.Delivery.lease())
 			}
 		}
 		doc.Alerts = append(doc.Alerts, sa)
