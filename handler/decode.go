@@ -3,12 +3,17 @@ package handler
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // maxUnquote bounds how many JSON-string layers are peeled off a value: the
@@ -16,8 +21,13 @@ import (
 // §0 "single vs double-encoded").
 const maxUnquote = 2
 
+var envelopeOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
 // envelope is the host's request body: {"Data": {...}, "Metadata": {...}}.
-// encoding/json matches the two names case-insensitively, as Newtonsoft does.
+// It is read with encoding/json/v2 (go-json-experiment/json), which checks
+// and decodes it in one pass where encoding/json takes two, with
+// encoding/json's leniency: names matched case-insensitively (as Newtonsoft
+// does), the last of duplicate names kept, invalid UTF-8 let through.
 type envelope struct {
 	Data     map[string]json.RawMessage
 	Metadata map[string]json.RawMessage
@@ -45,7 +55,7 @@ func decodeInvocation(r *Route, body []byte) (*Invocation, []metaWarning, error)
 		return nil, nil, errors.New("request body is not a JSON object: want {\"Data\":{...},\"Metadata\":{...}}")
 	}
 	var env envelope
-	if err := json.Unmarshal(trimmed, &env); err != nil {
+	if err := jsonv2.Unmarshal(trimmed, &env, envelopeOptions); err != nil {
 		return nil, nil, fmt.Errorf("request body: %w", err)
 	}
 	inv := &Invocation{Function: r.Function, Trigger: r.Trigger}
@@ -140,12 +150,27 @@ func unwrap(raw json.RawMessage, want byte) (json.RawMessage, error) {
 		if raw[0] != '"' || i == maxUnquote {
 			return nil, fmt.Errorf("want a JSON %s (bare or inside a JSON string), got %s", kindName(want), describe(raw))
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := unquote(raw)
+		if err != nil {
 			return nil, err
 		}
-		raw = bytes.TrimSpace([]byte(s))
+		raw = bytes.TrimSpace(s)
 	}
+}
+
+// unquote decodes a JSON string literal. jsontext does it in one pass; a
+// string it refuses (invalid UTF-8, which it would replace and report) is
+// left to encoding/json, which replaces it silently, as the host's own
+// decoder does.
+func unquote(raw []byte) ([]byte, error) {
+	if s, err := jsontext.AppendUnquote(make([]byte, 0, len(raw)), raw); err == nil {
+		return s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
 }
 
 func kindName(b byte) string {
@@ -196,12 +221,7 @@ func decodeBatch(raw json.RawMessage, dt DataType) ([][]byte, error) {
 	// what can be tolerated and names the element that cannot.
 	switch dt {
 	case DataTypeString:
-		var ss []string
-		if err := json.Unmarshal(arr, &ss); err == nil {
-			out := make([][]byte, len(ss))
-			for i, s := range ss {
-				out[i] = []byte(s)
-			}
+		if out, ok := stringElements(arr); ok {
 			return out, nil
 		}
 	case DataTypeBinary:
@@ -223,6 +243,40 @@ func decodeBatch(raw json.RawMessage, dt DataType) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// stringElements decodes an array of JSON strings into bodies that share
+// one buffer; ok is false when some element is not a plain JSON string.
+func stringElements(arr []byte) (out [][]byte, ok bool) {
+	dec := jsontext.NewDecoder(bytes.NewReader(arr))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return nil, false
+	}
+	buf := make([]byte, 0, len(arr))
+	var ends []int
+	for dec.PeekKind() == '"' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, false
+		}
+		if buf, err = jsontext.AppendUnquote(buf, v); err != nil {
+			return nil, false
+		}
+		ends = append(ends, len(buf))
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != ']' {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, false
+	}
+	out = make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		out[i] = buf[start:end:end]
+		start = end
+	}
+	return out, true
 }
 
 // decodeElement turns one batch element into a body.
