@@ -2,6 +2,8 @@ package detect
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 )
 
@@ -28,10 +30,11 @@ import (
 // instructions.
 
 // literal is one searched string; fold marks an ASCII-case-insensitive
-// search (text is then lower-case).
+// search (text is then lower-case), anchored at its rarest byte.
 type literal struct {
-	text []byte
-	fold bool
+	text   []byte
+	fold   bool
+	anchor int
 }
 
 // clause holds when one of its literals occurs.
@@ -96,13 +99,56 @@ func ruleClauses(r *Rule) []clause {
 			if fold {
 				text = strings.ToLower(text)
 			}
-			cl = append(cl, literal{text: []byte(text), fold: fold})
+			cl = append(cl, literal{text: []byte(text), fold: fold, anchor: rarestByte(text, fold)})
 		}
 		if cl != nil {
 			out = append(out, cl)
 		}
 	}
+	// Case-sensitive clauses first: bytes.Index searches them fastest, and
+	// a record is rejected by the first clause it fails.
+	slices.SortStableFunc(out, func(a, b clause) int { return cmp.Compare(folds(a), folds(b)) })
 	return out
+}
+
+// folds counts a clause's case-insensitive literals.
+func folds(c clause) int {
+	n := 0
+	for _, l := range c {
+		if l.fold {
+			n++
+		}
+	}
+	return n
+}
+
+// commonness ranks bytes by how often they occur in Azure's JSON records:
+// the later in this list, the rarer; a byte not listed is rarer still.
+// Letters count in either case (a case-insensitive search looks for both).
+const commonness = `" e:,taoinsr0123456789-lcdumhp.f/TgEbAyvIwSRONCLDMkPxUFB{}GVjqWzHKYXJQZ_`
+
+// rarestByte returns the position of the byte of text (lower-case when
+// fold) that a search should look for first: the rarest by commonness,
+// where a letter searched in both cases counts twice.
+func rarestByte(text string, fold bool) int {
+	best, bestScore := 0, -1
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		score := len(commonness) + 1
+		if k := strings.IndexByte(commonness, c); k >= 0 {
+			score = k
+		}
+		if fold && upperASCII(c) != c {
+			if k := strings.IndexByte(commonness, upperASCII(c)); k >= 0 && k < score {
+				score = k
+			}
+			score /= 2
+		}
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
 }
 
 // candidate reports whether some rule may match the record b.
@@ -123,7 +169,7 @@ func holdsAll(b []byte, clauses []clause) bool {
 	for _, cl := range clauses {
 		found := false
 		for _, l := range cl {
-			if l.fold && indexFold(b, l.text) >= 0 || !l.fold && bytes.Contains(b, l.text) {
+			if l.fold && indexFold(b, l.text, l.anchor) >= 0 || !l.fold && bytes.Contains(b, l.text) {
 				found = true
 				break
 			}
@@ -214,9 +260,16 @@ func hex4(h []byte) (rune, bool) {
 // to an ASCII letter (İ ı ſ K), which a case-insensitive literal search in
 // raw bytes would miss.
 func foldHazard(b []byte) bool {
-	for _, s := range foldSpecialUTF8 {
-		if bytes.Contains(b, []byte(s)) {
-			return true
+	// İ and ı start with 0xC4, ſ with 0xC5, K with 0xE2: most records
+	// hold none of these bytes, and IndexByte is the cheapest pass.
+	for _, lead := range [...]byte{0xc4, 0xc5, 0xe2} {
+		if bytes.IndexByte(b, lead) < 0 {
+			continue
+		}
+		for _, s := range foldSpecialUTF8 {
+			if s[0] == lead && bytes.Contains(b, []byte(s)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -238,15 +291,15 @@ func upperASCII(c byte) byte {
 }
 
 // indexFold returns the first offset of lit (lower-case ASCII) in b, ASCII
-// case ignored, or -1. It looks only at the places where lit's first byte
+// case ignored, or -1. It looks only at the places where lit's anchor byte
 // occurs in either case, found by bytes.IndexByte.
-func indexFold(b, lit []byte) int {
-	lo, up, n := lit[0], upperASCII(lit[0]), len(lit)
-	// nextLo and nextUp are where the first byte occurs next in each
-	// case at or after i (-1: nowhere), so each is searched for once per
+func indexFold(b, lit []byte, anchor int) int {
+	lo, up, n := lit[anchor], upperASCII(lit[anchor]), len(lit)
+	// nextLo and nextUp are where the anchor occurs next in each case at
+	// or after i (-1: nowhere), so each is searched for once per
 	// occurrence, not once per candidate position.
 	nextLo, nextUp := -2, -2
-	for i := 0; i+n <= len(b); {
+	for i := anchor; i+n-anchor <= len(b); {
 		if nextLo != -1 && nextLo < i {
 			nextLo = indexByteFrom(b, lo, i)
 		}
@@ -259,11 +312,11 @@ func indexFold(b, lit []byte) int {
 		if p < 0 || nextUp >= 0 && nextUp < p {
 			p = nextUp
 		}
-		if p < 0 || p+n > len(b) {
+		if p < 0 || p-anchor+n > len(b) {
 			return -1
 		}
-		if equalFoldASCII(b[p:p+n], lit) {
-			return p
+		if start := p - anchor; equalFoldASCII(b[start:start+n], lit) {
+			return start
 		}
 		i = p + 1
 	}

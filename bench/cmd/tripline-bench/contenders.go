@@ -11,8 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tripline/tripline/alerting"
@@ -288,6 +288,24 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	// The peak is read from /proc while the process runs (VmHWM, its high
+	// water mark), as peakRSS reads the server's.
+	peak := make(chan float64, 1)
+	done := make(chan struct{})
+	go func() {
+		var hwm float64
+		defer func() { peak <- hwm }()
+		for {
+			if mb, ok := vmHWM(cmd.Process.Pid); ok {
+				hwm = max(hwm, mb)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
 	var werr error
 	for i := 0; i < copies && werr == nil; i++ {
 		for _, b := range one {
@@ -297,13 +315,30 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 		}
 	}
 	stdin.Close()
+	// The last reading before the process exits: it waits for its input
+	// to close, and writing the summary allocates next to nothing.
+	time.Sleep(100 * time.Millisecond)
+	close(done)
+	rep.StreamPeakRSSMB = <-peak
 	if err := cmd.Wait(); err != nil || werr != nil {
 		return fmt.Errorf("%v %v: %s", err, werr, stderr.String())
 	}
 	rep.StreamSeconds = time.Since(start).Seconds()
 	rep.StreamGB = float64(int64(copies)*size) / 1e9
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rep.StreamPeakRSSMB = float64(ru.Maxrss) / 1024 // kilobytes on Linux
-	}
 	return nil
+}
+
+// vmHWM reads a process's peak resident set size, in MB.
+func vmHWM(pid int) (float64, bool) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
 }

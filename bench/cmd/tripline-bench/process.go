@@ -223,16 +223,11 @@ func peakRSS(root, out, binary string, rep *report) error {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		return err
+	mb, ok := vmHWM(cmd.Process.Pid)
+	if !ok {
+		return fmt.Errorf("no VmHWM in /proc/%d/status", cmd.Process.Pid)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			rep.PeakRSSMB = kb / 1024
-		}
-	}
+	rep.PeakRSSMB = mb
 	return nil
 }
 
