@@ -322,6 +322,29 @@ func TestScanArgumentsAndUnreadableInput(t *testing.T) {
 	if _, stderr, code := runScan(t, env, "examples/nope.json"); code != 1 || !strings.Contains(stderr, "cannot read examples/nope.json") {
 		t.Errorf("missing file: exit %d, %s", code, stderr)
 	}
+	dir := t.TempDir()
+	if _, stderr, code := runScan(t, env, dir); code != 1 || !strings.Contains(stderr, dir+" is a directory") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("directory: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runScan(t, env, "--no-such-flag", "examples/activitylog-eventhub.json"); code != 2 || !strings.Contains(stderr, "no-such-flag") {
+		t.Errorf("unknown flag: exit %d, %s", code, stderr)
+	}
+	if _, _, code := runScan(t, env, "--help"); code != 0 {
+		t.Errorf("--help: exit %d", code)
+	}
+	// Flags after the files are flags, not file names.
+	if stdout, stderr, code := runScan(t, env, "examples/activitylog-eventhub.json", "--json", "--no-deliver"); code != 0 || !strings.HasPrefix(stdout, "{") {
+		t.Errorf("flags after the file: exit %d, stdout %.40q, %s", code, stdout, stderr)
+	}
+	// An empty input and an input with no JSON in it say so in one line.
+	empty, text := filepath.Join(dir, "empty.json"), filepath.Join(dir, "notes.txt")
+	os.WriteFile(empty, nil, 0o644)
+	os.WriteFile(text, []byte("these are notes, not logs\nsecond line\n"), 0o644)
+	if _, stderr, code := runScan(t, env, "--no-deliver", empty, text); code != 0 ||
+		!strings.Contains(stderr, "skipped: "+empty+" is empty\n") ||
+		strings.Count(stderr, "skipped: "+text) != 1 || !strings.Contains(stderr, text+" holds no JSON records") {
+		t.Errorf("empty and text inputs: exit %d:\n%s", code, stderr)
+	}
 	// Malformed records are skipped and counted with their position; exit 0.
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"records":[42,{"time":"x","operationName":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE","resultType":"Success","correlationId":"b1"}]}

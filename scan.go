@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/term"
@@ -48,10 +49,10 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	rulesDir := fs.String("rules", "", "directory of extra rule files (default: TRIPLINE_RULES_DIR)")
 	quiet := fs.Bool("quiet", false, "no progress bar even on a terminal")
 	checkRecords := fs.Bool("check-records", false, "decode every record, so that every malformed record is reported (slower; by default only records a rule could match are decoded)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	files, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return code
 	}
-	files := fs.Args()
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "tripline scan: name at least one FILE (- for standard input)")
 		return 2
@@ -61,6 +62,15 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	for _, f := range files {
 		if f == "-" {
 			continue
+		}
+		fi, err := os.Stat(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "tripline scan: cannot read %s: %v\n", f, errors.Unwrap(err))
+			return 1
+		}
+		if fi.IsDir() {
+			fmt.Fprintf(stderr, "tripline scan: %s is a directory; name the files in it (for example %s)\n", f, filepath.Join(f, "*.json"))
+			return 1
 		}
 		fh, err := os.Open(f)
 		if err != nil {
@@ -103,6 +113,30 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
+// parseInterleaved parses flags wherever they stand among the file names
+// (`scan FILE --json` as `scan --json FILE`); "--" ends the flags and "-"
+// is a file (standard input). code is -1 to go on, else the exit code: 0
+// after -h, 2 for an unusable flag (the flag package has said why).
+func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0
+			}
+			return nil, 2
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return files, -1
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(files, rest...), -1
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+}
+
 // scanChunk is a run of records read from one input, with what reading
 // them found on the way, in order. Its memory is reused: two chunks take
 // turns, one being read while the other is evaluated.
@@ -115,8 +149,10 @@ type scanChunk struct {
 	skips []string
 	// read is how far the input was read, for the progress bar.
 	read int64
-	// stop, on the last chunk only, is the error that ended the input.
+	// stop, on the last chunk only, is the error that ended the input;
+	// last marks the last chunk.
 	stop error
+	last bool
 }
 
 // scanRecord is one record of a chunk: its position in the input and where
@@ -127,7 +163,7 @@ type scanRecord struct {
 }
 
 func (c *scanChunk) reset() {
-	c.text, c.recs, c.skips, c.read, c.stop = c.text[:0], c.recs[:0], c.skips[:0], 0, nil
+	c.text, c.recs, c.skips, c.read, c.stop, c.last = c.text[:0], c.recs[:0], c.skips[:0], 0, nil, false
 }
 
 // add copies a record (its bytes alias the reader's buffer) into the chunk.
@@ -150,7 +186,9 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 	quit := make(chan struct{})
 	defer close(quit)
 	go readChunks(r, full, free, quit)
+	records := 0 // of this input
 	for c := range full {
+		records += len(c.recs)
 		res := detect.Result{DecodeAll: p.CheckEveryRecord}
 		for _, sr := range c.recs {
 			rec := sr.rec
@@ -172,9 +210,17 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 			}
 		}
 		progress.update(c.read, sum)
-		if c.stop != nil {
+		switch {
+		case c.stop != nil && records == 0:
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, c.stop))
+		case c.stop != nil:
 			sum.skipped++
 			sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, c.stop))
+		case c.last && c.read == 0:
+			sum.skips = append(sum.skips, name+" is empty")
+		case c.last && records == 0:
+			sum.skips = append(sum.skips, name+" holds no records")
 		}
 		c.reset()
 		free <- c
@@ -215,11 +261,12 @@ func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, qui
 	for {
 		rec, err := in.Next()
 		if err == io.EOF {
+			c.last = true
 			send()
 			return
 		}
 		if err != nil {
-			c.stop = err
+			c.stop, c.last = err, true
 			send()
 			return
 		}
