@@ -3,10 +3,9 @@ package handler
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,13 +20,81 @@ import (
 // §0 "single vs double-encoded").
 const maxUnquote = 2
 
-var envelopeOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+// envelopeOptions read the envelope with encoding/json's leniency: the last
+// of duplicate names kept, invalid UTF-8 let through.
+var envelopeOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// readEnvelope reads the request body with jsontext, which parses a
+// bytes.Buffer in place: the values of Data and Metadata are slices of body,
+// not copies, so a batch of a hundred megabytes is not held twice. Names
+// are matched case-insensitively, as Newtonsoft does.
+func readEnvelope(body []byte) (envelope, error) {
+	var env envelope
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), envelopeOptions)
+	if tok, err := dec.ReadToken(); err != nil {
+		return env, err
+	} else if tok.Kind() != '{' {
+		return env, errors.New("not a JSON object")
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return env, err
+		}
+		switch key := name.String(); {
+		case strings.EqualFold(key, "Data"):
+			env.Data, err = readMembers(dec, body, "Data")
+		case strings.EqualFold(key, "Metadata"):
+			env.Metadata, err = readMembers(dec, body, "Metadata")
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return env, err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return env, err
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return env, errors.New("data after the top-level object")
+	}
+	return env, nil
+}
+
+// readMembers reads an object's members as slices of body (null: none).
+func readMembers(dec *jsontext.Decoder, body []byte, what string) (map[string]json.RawMessage, error) {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return nil, err
+	case '{':
+	default:
+		return nil, fmt.Errorf("%s is not a JSON object", what)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	m := map[string]json.RawMessage{}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		key := name.String() // before the next read voids the token
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		end := int(dec.InputOffset())
+		m[key] = body[end-len(v) : end : end]
+	}
+	_, err := dec.ReadToken()
+	return m, err
+}
 
 // envelope is the host's request body: {"Data": {...}, "Metadata": {...}}.
-// It is read with encoding/json/v2 (go-json-experiment/json), which checks
-// and decodes it in one pass where encoding/json takes two, with
-// encoding/json's leniency: names matched case-insensitively (as Newtonsoft
-// does), the last of duplicate names kept, invalid UTF-8 let through.
+// Its values alias the request body (readEnvelope).
 type envelope struct {
 	Data     map[string]json.RawMessage
 	Metadata map[string]json.RawMessage
@@ -54,8 +121,8 @@ func decodeInvocation(r *Route, body []byte) (*Invocation, []metaWarning, error)
 	if trimmed[0] != '{' {
 		return nil, nil, errors.New("request body is not a JSON object: want {\"Data\":{...},\"Metadata\":{...}}")
 	}
-	var env envelope
-	if err := jsonv2.Unmarshal(trimmed, &env, envelopeOptions); err != nil {
+	env, err := readEnvelope(trimmed)
+	if err != nil {
 		return nil, nil, fmt.Errorf("request body: %w", err)
 	}
 	inv := &Invocation{Function: r.Function, Trigger: r.Trigger}
@@ -221,8 +288,16 @@ func decodeBatch(raw json.RawMessage, dt DataType) ([][]byte, error) {
 	// what can be tolerated and names the element that cannot.
 	switch dt {
 	case DataTypeString:
-		if out, ok := stringElements(arr); ok {
+		owned := arr
+		if raw[0] == '[' {
+			owned = bytes.Clone(arr) // a bare array aliases the request
+		}
+		if out, ok := stringElements(owned); ok {
 			return out, nil
+		}
+		// stringElements may have overwritten arr: start again from raw.
+		if arr, err = unwrap(raw, '['); err != nil {
+			return nil, err
 		}
 	case DataTypeBinary:
 		var bs [][]byte // encoding/json decodes standard base64 into []byte
@@ -245,36 +320,36 @@ func decodeBatch(raw json.RawMessage, dt DataType) ([][]byte, error) {
 	return out, nil
 }
 
-// stringElements decodes an array of JSON strings into bodies that share
-// one buffer; ok is false when some element is not a plain JSON string.
+// stringElements decodes an array of JSON strings into bodies; ok is false
+// when some element is not a plain JSON string. arr must be the caller's to
+// overwrite: each body is unquoted into arr itself, behind the element
+// being read (a string's content is never longer than its quoted form), so
+// the bodies take no memory of their own.
 func stringElements(arr []byte) (out [][]byte, ok bool) {
-	dec := jsontext.NewDecoder(bytes.NewReader(arr))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(arr))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 		return nil, false
 	}
-	buf := make([]byte, 0, len(arr))
-	var ends []int
+	var scratch []byte
+	w := 0
 	for dec.PeekKind() == '"' {
 		v, err := dec.ReadValue()
 		if err != nil {
 			return nil, false
 		}
-		if buf, err = jsontext.AppendUnquote(buf, v); err != nil {
+		if scratch, err = jsontext.AppendUnquote(scratch[:0], v); err != nil {
 			return nil, false
 		}
-		ends = append(ends, len(buf))
+		// v starts at or after w: everything before it has been read.
+		n := copy(arr[w:], scratch)
+		out = append(out, arr[w:w+n:w+n])
+		w += n
 	}
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != ']' {
 		return nil, false
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, false
-	}
-	out = make([][]byte, len(ends))
-	start := 0
-	for i, end := range ends {
-		out[i] = buf[start:end:end]
-		start = end
 	}
 	return out, true
 }
@@ -313,7 +388,7 @@ func decodeEvent(raw json.RawMessage) ([]byte, error) {
 	if !json.Valid(obj) {
 		return nil, fmt.Errorf("event is not valid JSON: %s", describe(obj))
 	}
-	return []byte(obj), nil
+	return bytes.Clone(obj), nil // obj may alias the request
 }
 
 // retryContext is the part of Metadata.RetryContext the handler uses.
