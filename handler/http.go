@@ -72,8 +72,14 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.fail(w, r, http.StatusRequestEntityTooLarge, route.Function,
-				fmt.Sprintf("request body exceeds the limit of %d bytes (handler.Options.MaxBodyBytes)", mbe.Limit))
+			// A batch over the limit stays over it however often the
+			// host retries it, and a failed Event Hubs batch is retried
+			// forever: answer 2xx so that the partition goes on, and say
+			// loudly what was not evaluated.
+			msg := fmt.Sprintf("ERROR batch not evaluated: the request body exceeds the limit of %d bytes (handler.Options.MaxBodyBytes); its messages were skipped", mbe.Limit)
+			s.log.Error("batch not evaluated: request body over the limit", "function", route.Function,
+				"invocation", r.Header.Get("X-Azure-Functions-InvocationId"), "limit", mbe.Limit)
+			s.write(w, http.StatusOK, response{Logs: []string{msg}})
 			return
 		}
 		// The connection broke mid-body; nobody is listening for an answer,

@@ -14,9 +14,11 @@
 //   - POST /<Function> reads the whole body (at most Options.MaxBodyBytes),
 //     decodes it, calls the route's Func and answers with Content-Type
 //     application/json and {"Outputs":{},"Logs":[...],"ReturnValue":null}:
-//     200 only when the Func returned a nil error, 500 when it failed or
-//     panicked, 400 when the envelope cannot be decoded, 413 over the size
-//     limit. Every answer has a non-empty JSON object body.
+//     200 when the Func returned a nil error, 500 when it failed or
+//     panicked, 400 when the envelope cannot be decoded. A body over the
+//     size limit is answered 200 with an ERROR line in Logs, unevaluated: a
+//     retry could not change it, and the host retries a failed Event Hubs
+//     batch forever. Every answer has a non-empty JSON object body.
 //
 // Caveats: the host discards the body of a non-2xx answer, so Logs of a
 // failed invocation are lost there; they are also written to Options.Logger.
@@ -36,14 +38,21 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultMaxBodyBytes    = 100 << 20 // 100 MiB
+	// DefaultMaxBodyBytes holds the largest batch the host sends: 100
+	// Event Hubs messages (maxEventBatchSize) of at most 1 MiB each,
+	// encoded as JSON strings inside a JSON string, which grows diagnostic
+	// records by about half (141 MB for 100 messages of 0.96 MB); 256 MiB
+	// leaves room for 2.5 times.
+	DefaultMaxBodyBytes    = 256 << 20
 	DefaultShutdownTimeout = 20 * time.Second
 )
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
-	// MaxBodyBytes caps a request body; a larger one is answered 413.
-	// Zero means DefaultMaxBodyBytes; negative is an error.
+	// MaxBodyBytes caps a request body. A larger one is not evaluated: it
+	// is answered 200 with an ERROR line in Logs (and an Error record),
+	// since a retry could never change it. Zero means
+	// DefaultMaxBodyBytes; negative is an error.
 	MaxBodyBytes int64
 	// Logger receives one record per failed invocation (Warn for 4xx, Error
 	// for 5xx, with the stack for panics), one Debug record per successful

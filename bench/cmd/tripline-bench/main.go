@@ -91,14 +91,17 @@ type report struct {
 	// StreamGB went through `tripline scan -` in StreamSeconds, peaking
 	// at StreamPeakRSSMB.
 	StreamGB, StreamSeconds, StreamPeakRSSMB float64
-	StartupMedianMS                          float64
-	StartupSamples                           []float64
-	HostsimReadyMS                           float64
-	BinaryMB                                 float64
-	LatencyP50MS                             float64
-	LatencyP99MS                             float64
-	LatencyN                                 int
-	Verdicts                                 []string
+	// LargestBatchMB is the request of the largest legal batch, served at
+	// a peak of LargestPeakRSSMB.
+	LargestBatchMB, LargestPeakRSSMB float64
+	StartupMedianMS                  float64
+	StartupSamples                   []float64
+	HostsimReadyMS                   float64
+	BinaryMB                         float64
+	LatencyP50MS                     float64
+	LatencyP99MS                     float64
+	LatencyN                         int
+	Verdicts                         []string
 }
 
 func run(root, out, binary, results string, messages, rounds int, jqPath string) error {

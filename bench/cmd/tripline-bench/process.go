@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/input"
 	"github.com/tripline/tripline/internal/hostsim"
 )
 
@@ -198,37 +199,90 @@ func startup(root, out, binary string, rep *report) error {
 	return nil
 }
 
-// peakRSS sends one 100-event invocation of about 10 MB to a fresh process
-// and reads its peak resident set (VmHWM).
+// peakRSS sends one 100-event invocation of about 20 MB, then the
+// largest legal batch, each to a fresh process, and reads their peak
+// resident sets (VmHWM).
 func peakRSS(root, out, binary string, rep *report) error {
 	c := corpus.Generate(corpus.Options{Seed: corpus.Defaults.Seed + 1, Messages: eventsPerCall, RecordsPerMessage: 66})
-	req, err := hostsim.EncodeEventHubBatch(root, function_, c.Bodies, hostsim.BatchOptions{Seed: 1})
+	mb, size, err := peakFor(root, out, binary, c.Bodies)
 	if err != nil {
 		return err
 	}
-	rep.RSSInvocationMB = float64(len(req)) / 1e6
-	cmd, url, _, err := launch(root, out, binary)
+	rep.PeakRSSMB, rep.RSSInvocationMB = mb, size
+	largest, err := largestLegalBatch()
 	if err != nil {
 		return err
+	}
+	mb, size, err = peakFor(root, out, binary, largest)
+	if err != nil {
+		return fmt.Errorf("largest legal batch: %w", err)
+	}
+	rep.LargestPeakRSSMB, rep.LargestBatchMB = mb, size
+	return nil
+}
+
+// largestLegalBatch is what the host can send at most: 100 Event Hubs
+// messages (maxEventBatchSize) of about 1 MB each (the Event Hubs limit is
+// 1 MiB per event), half of them AKS audit records, whose escaped audit
+// events grow most when the host encodes them twice.
+func largestLegalBatch() ([][]byte, error) {
+	c := corpus.Generate(corpus.Options{Seed: corpus.Defaults.Seed + 2, Messages: 300, RecordsPerMessage: 400, KubePercent: 50})
+	var bodies [][]byte
+	for _, b := range c.Bodies {
+		in := input.NewReader(bytes.NewReader(b))
+		body := []byte(`{"records":[`)
+		for len(bodies) < eventsPerCall {
+			rec, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if len(body)+len(rec.Bytes)+3 > 1_000_000 {
+				bodies = append(bodies, append(body, "]}"...))
+				body = []byte(`{"records":[`)
+			}
+			if body[len(body)-1] != '[' {
+				body = append(body, ',')
+			}
+			body = append(body, rec.Bytes...)
+		}
+	}
+	if len(bodies) < eventsPerCall {
+		return nil, fmt.Errorf("only %d bodies of 1 MB", len(bodies))
+	}
+	return bodies, nil
+}
+
+// peakFor posts the batch of bodies, as the host encodes it, three times to
+// a fresh process and reads its peak RSS; size is the request's, in MB.
+func peakFor(root, out, binary string, bodies [][]byte) (mb, size float64, err error) {
+	req, err := hostsim.EncodeEventHubBatch(root, function_, bodies, hostsim.BatchOptions{Seed: 1})
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd, url, _, err := launch(root, out, binary)
+	if err != nil {
+		return 0, 0, err
 	}
 	defer stop(cmd)
 	for i := 0; i < 3; i++ {
 		resp, err := http.Post(url+"/"+function_, "application/json; charset=utf-8", bytes.NewReader(req))
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
+			return 0, 0, fmt.Errorf("status %d", resp.StatusCode)
 		}
 	}
 	mb, ok := vmHWM(cmd.Process.Pid)
 	if !ok {
-		return fmt.Errorf("no VmHWM in /proc/%d/status", cmd.Process.Pid)
+		return 0, 0, fmt.Errorf("no VmHWM in /proc/%d/status", cmd.Process.Pid)
 	}
-	rep.PeakRSSMB = mb
-	return nil
+	return mb, float64(len(req)) / 1e6, nil
 }
 
 func median(xs []float64) float64 {
