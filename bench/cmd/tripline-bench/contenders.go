@@ -95,9 +95,24 @@ func builtinEngine() (*detect.Engine, error) {
 	return detect.NewEngine(all, nil)
 }
 
-// triplineHostPath is the in-process hot path: decode each host request as
-// the handler does, then run the pipeline as the server does (records,
+// triplineExport runs the pipeline over an Event Hubs export's message
+// bodies, a 100 at a time as the host batches them (records, prefilter,
 // normalization, every built-in rule, grouping, an in-memory store).
+func triplineExport(engine *detect.Engine, bodies [][]byte) (int, error) {
+	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
+	found := 0
+	for k := 0; k < len(bodies); k += eventsPerCall {
+		o, err := p.Process(context.Background(), bodies[k:min(k+eventsPerCall, len(bodies))])
+		if err != nil {
+			return 0, err
+		}
+		found += o.Matched
+	}
+	return found, nil
+}
+
+// triplineHostPath is triplineExport on the host's requests: each is
+// decoded as the handler does first.
 func triplineHostPath(engine *detect.Engine, host [][]byte) (int, error) {
 	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
 	ctx := context.Background()

@@ -18,7 +18,7 @@ func (rep *report) row(name, input string) (row, bool) {
 }
 
 func verdicts(rep *report) {
-	t, _ := rep.row("Tripline hot path (in process)", "")
+	t, _ := rep.row(inProcess, "")
 	add := func(ok bool, format string, args ...any) {
 		v := "MET    "
 		if !ok {
@@ -28,9 +28,9 @@ func verdicts(rep *report) {
 	}
 	if jq, ok := rep.row("jq", ""); ok {
 		r := t.rps() / jq.rps()
-		add(r >= 10, "in-process hot path vs jq: %.1f× (target ≥ 10×)", r)
+		add(r >= 10, "Tripline in process vs jq, on the Event Hubs export: %.1f× (target ≥ 10×)", r)
 	} else {
-		add(false, "in-process hot path vs jq: jq did not run (target ≥ 10×)")
+		add(false, "Tripline in process vs jq: jq did not run (target ≥ 10×)")
 	}
 	if jq, ok := rep.row("jq", ""); ok {
 		if sc, ok := rep.row("Tripline scan (binary)", ""); ok {
@@ -39,14 +39,15 @@ func verdicts(rep *report) {
 		}
 	}
 	if m, ok := rep.row("encoding/json map baseline", "plain bodies"); ok {
-		r := t.rps() / m.rps()
-		add(r >= 5, "in-process hot path vs encoding/json map baseline: %.1f× (target ≥ 5×)", r)
+		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED Tripline in process vs the encoding/json map baseline: %.1f×", t.rps()/m.rps()))
 	}
-	if m, ok := rep.row("encoding/json map baseline", "host invocations"); ok {
-		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED in-process hot path vs the same baseline reading the host invocations, as a naive handler would: %.1f× (the line above, against the plain bodies, is the stricter one)", t.rps()/m.rps()))
+	if h, ok := rep.row("Tripline handler path (in process)", ""); ok {
+		if m, ok := rep.row("encoding/json map baseline", "host invocations"); ok {
+			rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED Tripline's handler path vs the same baseline reading the host invocations, as a naive handler would: %.1f×", h.rps()/m.rps()))
+		}
 	}
-	if f, ok := rep.row("floor: bytes.Index", "host invocations"); ok {
-		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED in-process hot path vs raw byte search on the same host invocations: %.0f %% of the floor (context, not a target)", 100*t.rps()/f.rps()))
+	if f, ok := rep.row("floor: bytes.Index", "plain bodies"); ok {
+		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED Tripline in process vs a raw byte search on the same bodies: %.0f %% of the floor (context, not a target)", 100*t.rps()/f.rps()))
 	}
 	add(rep.NonMatchDetectAllocsPerRecord < 0.01, "heap allocations per non-matching record (records + prefilter + rules, detect.Engine.Evaluate, steady state): %.4f (target 0)",
 		rep.NonMatchDetectAllocsPerRecord)
@@ -67,7 +68,7 @@ func verdicts(rep *report) {
 
 func render(rep *report) string {
 	var b strings.Builder
-	t, _ := rep.row("Tripline hot path (in process)", "")
+	t, _ := rep.row(inProcess, "")
 	fmt.Fprintf(&b, "# Tripline benchmark results\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s, %s, by `make bench` (bench/cmd/tripline-bench).\n\n", rep.Date, rep.Machine, rep.GoVersion)
 	fmt.Fprintf(&b, "Corpus: %d Event Hubs bodies, %d records (%.1f MB plain, %.1f MB as %d host-encoded invocations of %d events), "+
