@@ -12,6 +12,7 @@ import (
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/kql"
 	"github.com/tripline/tripline/detect/rules"
+	"github.com/tripline/tripline/internal/jsonref"
 )
 
 // diffEngine is the built-in rules plus rules that exercise the prefilter
@@ -189,13 +190,13 @@ func TestNonMatchingRecordsAllocateNothing(t *testing.T) {
 	c := corpus.Generate(corpus.Options{Messages: 4, RecordsPerMessage: 200, MatchPerMille: -1})
 	var kept []string
 	for i, body := range c.Bodies {
-		recs, ok := referenceCut(i, body)
+		recs, ok := jsonref.Cut(i, body)
 		if !ok {
 			t.Fatal("corpus body is not valid JSON")
 		}
 		for _, r := range recs {
-			if !strings.Contains(strings.ToLower(string(r.raw)), "delete") {
-				kept = append(kept, string(r.raw))
+			if !strings.Contains(strings.ToLower(string(r.Raw)), "delete") {
+				kept = append(kept, string(r.Raw))
 			}
 		}
 	}

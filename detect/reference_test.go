@@ -1,142 +1,22 @@
 package detect_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"reflect"
 	"testing"
 
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/ecs"
+	"github.com/tripline/tripline/internal/jsonref"
 )
 
 // This file is the independent reference the engine is compared with: the
-// messages are cut into records by encoding/json's Decoder, and every record
-// is normalized and matched against every rule, with no prefilter. It shares
-// no code with the engine's cutting (package input) or candidate selection
-// (prefilter.go); it does share the mapping (ecs.Normalize, checked against
-// golden files) and the matcher (kql, checked against Elastic's semantics).
-
-// refRecord is one record as the reference cuts it.
-type refRecord struct {
-	message, index int
-	offset         int64
-	raw            []byte // nil: not an object
-}
-
-// referenceCut cuts a message with encoding/json. ok is false when msg is
-// not a sequence of valid JSON values (then the engine's cutting, which
-// keeps what it can of a broken message, is not compared).
-func referenceCut(message int, msg []byte) (recs []refRecord, ok bool) {
-	base := 0
-	if bytes.HasPrefix(msg, []byte("\xef\xbb\xbf")) {
-		base = 3 // the engine, like many exporters' readers, skips a BOM
-	}
-	dec := json.NewDecoder(bytes.NewReader(msg[base:]))
-	index := 0
-	add := func(raw json.RawMessage, at int64) {
-		r := refRecord{message: message, index: index, offset: int64(base) + at}
-		if len(raw) > 0 && raw[0] == '{' {
-			r.raw = raw
-		}
-		recs = append(recs, r)
-		index++
-	}
-	for {
-		at := startOf(msg[base:], dec.InputOffset())
-		var v json.RawMessage
-		if err := dec.Decode(&v); err == io.EOF {
-			return recs, true
-		} else if err != nil {
-			return nil, false
-		}
-		switch v[0] {
-		case '[':
-			elems, ok := elements(v, 0)
-			if !ok {
-				return nil, false
-			}
-			for _, e := range elems {
-				if inner, ok := envelope(e.raw); ok {
-					for _, r := range inner {
-						add(r.raw, at+e.off+r.off)
-					}
-					continue
-				}
-				add(e.raw, at+e.off)
-			}
-		case '{':
-			if inner, ok := envelope(v); ok {
-				for _, r := range inner {
-					add(r.raw, at+r.off)
-				}
-				continue
-			}
-			add(v, at)
-		default:
-			add(v, at)
-		}
-	}
-}
-
-// element is a value inside another, at off.
-type element struct {
-	raw json.RawMessage
-	off int64
-}
-
-// elements returns the elements of the array starting at v[from].
-func elements(v json.RawMessage, from int64) ([]element, bool) {
-	dec := json.NewDecoder(bytes.NewReader(v[from:]))
-	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-		return nil, false
-	}
-	var out []element
-	for dec.More() {
-		at := from + startOf(v[from:], dec.InputOffset())
-		var e json.RawMessage
-		if dec.Decode(&e) != nil {
-			return nil, false
-		}
-		out = append(out, element{e, at})
-	}
-	return out, true
-}
-
-// envelope reports whether v is an object whose first key is "records"
-// holding an array, and returns that array's elements.
-func envelope(v json.RawMessage) ([]element, bool) {
-	dec := json.NewDecoder(bytes.NewReader(v))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, false
-	}
-	// The key as written: "rec\u006frds" is not the envelope's key for the
-	// engine, which compares the raw bytes (Azure writes it plainly).
-	if !bytes.HasPrefix(v[startOf(v, dec.InputOffset()):], []byte(`"records"`)) {
-		return nil, false
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, false
-	}
-	at := startOf(v, dec.InputOffset())
-	for at < int64(len(v)) && v[at] == ':' {
-		at = startOf(v, at+1)
-	}
-	if at >= int64(len(v)) || v[at] != '[' {
-		return nil, false
-	}
-	return elements(v, at)
-}
-
-// startOf returns where the next value starts at or after off.
-func startOf(b []byte, off int64) int64 {
-	for off < int64(len(b)) && bytes.IndexByte([]byte(" \t\r\n,"), b[off]) >= 0 {
-		off++
-	}
-	return off
-}
+// messages are cut into records by encoding/json (internal/jsonref), and
+// every record is normalized and matched against every rule, with no
+// prefilter. It shares no code with the engine's cutting (package input) or
+// candidate selection (prefilter.go); it does share the mapping
+// (ecs.Normalize, checked against golden files) and the matcher (kql,
+// checked against Elastic's semantics).
 
 // refOutcome is what the reference finds in messages; the engine's Result
 // is reduced to the same shape.
@@ -158,19 +38,19 @@ type refMatch struct {
 func reference(e *detect.Engine, msgs ...[]byte) (out refOutcome, ok bool) {
 	seen := map[string]bool{}
 	for i, m := range msgs {
-		recs, ok := referenceCut(i, m)
+		recs, ok := jsonref.Cut(i, m)
 		if !ok {
 			return out, false
 		}
 		for _, r := range recs {
 			out.Records++
-			if r.raw == nil {
-				out.Skips = append(out.Skips, detect.Skip{Message: r.message, Record: r.index, Offset: r.offset, Reason: "record is not a JSON object"})
+			if r.Raw == nil {
+				out.Skips = append(out.Skips, detect.Skip{Message: r.Message, Record: r.Index, Offset: r.Offset, Reason: "record is not a JSON object"})
 				continue
 			}
-			ev, err := ecs.Normalize(r.raw)
+			ev, err := ecs.Normalize(r.Raw)
 			if err != nil {
-				out.Skips = append(out.Skips, detect.Skip{Message: r.message, Record: r.index, Offset: r.offset, Reason: err.Error()})
+				out.Skips = append(out.Skips, detect.Skip{Message: r.Message, Record: r.Index, Offset: r.Offset, Reason: err.Error()})
 				continue
 			}
 			for _, rule := range e.Rules() {
@@ -184,7 +64,7 @@ func reference(e *detect.Engine, msgs ...[]byte) (out refOutcome, ok bool) {
 					}
 					seen[key] = true
 				}
-				out.Matches = append(out.Matches, refMatch{rule.ID, ev.Identity, ev.Source, r.message, r.index, ev.Doc})
+				out.Matches = append(out.Matches, refMatch{rule.ID, ev.Identity, ev.Source, r.Message, r.Index, ev.Doc})
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/internal/jsonref"
 )
 
 // read returns what the Reader makes of in, one line per record (its
@@ -106,9 +107,66 @@ func TestReaderReadError(t *testing.T) {
 	}
 }
 
-// FuzzReaderChunking holds the Reader to the same messages, offsets and
-// errors whatever the buffer size and however the input arrives, so the
-// runs it copies at once never depend on where a buffer ends.
+// cut is a record as a test compares them: where it is and what it holds
+// (nil when it is not a record).
+type cut struct {
+	offset int64
+	raw    string
+	skip   bool
+}
+
+// checkAgainstReference fails when the Reader cuts a valid JSON input
+// differently from the encoding/json reference (internal/jsonref).
+func checkAgainstReference(t *testing.T, in []byte) {
+	t.Helper()
+	refs, ok := jsonref.Cut(0, in)
+	if !ok {
+		return
+	}
+	var want []cut
+	for _, r := range refs {
+		want = append(want, cut{r.Offset, string(r.Raw), r.Raw == nil})
+	}
+	var got []cut
+	r := NewReader(bytes.NewReader(in))
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("valid input %q: %v", in, err)
+		}
+		got = append(got, cut{rec.Offset, string(rec.Bytes), rec.Skip != ""})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("input %.200q:\nreader    %v\nreference %v", in, got, want)
+	}
+}
+
+// TestReaderMatchesReference: on valid inputs, the records are those
+// encoding/json finds, at the same offsets.
+func TestReaderMatchesReference(t *testing.T) {
+	c := corpus.Generate(corpus.Options{Messages: 10})
+	var lines bytes.Buffer
+	for _, b := range c.Bodies {
+		lines.Write(b)
+		lines.WriteByte('\n')
+	}
+	for _, in := range []string{
+		lines.String(),
+		`[` + string(c.Bodies[0]) + `,` + string(c.Bodies[1]) + `]`,
+		`{"records":[{"a":1},2,"x",[3],{"b":{"records":[4]}}],"tail":[{}]} {"c":"}"} [] {}`,
+		"\xef\xbb\xbf[{\"a\":\"\\\"]\"}]",
+	} {
+		checkAgainstReference(t, []byte(in))
+	}
+}
+
+// FuzzReaderChunking holds the Reader to the encoding/json reference on
+// valid input, and to the same records, offsets and errors whatever the
+// buffer size and however the input arrives, so the runs it copies at once
+// never depend on where a buffer ends.
 func FuzzReaderChunking(f *testing.F) {
 	for _, s := range []string{
 		`{"records":[{"a":"x\"y","b":[1,2,{"c":"]"}]},{"d":"\\"}]}`,
@@ -119,6 +177,7 @@ func FuzzReaderChunking(f *testing.F) {
 		f.Add([]byte(s), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		checkAgainstReference(t, in)
 		want := read(bytes.NewReader(in), 256<<10)
 		for _, r := range []io.Reader{
 			bytes.NewReader(in),
