@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,11 +64,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 	start := time.Now()
-	// The request body lives in a pooled buffer, returned when the answer
-	// is written; the Invocation is decoded out of it into memory of its
-	// own (see Func).
+	// The request body lives in a pooled buffer, returned once the
+	// Invocation is decoded out of it into memory of its own (see Func).
 	bufs := s.getBuffers()
-	defer s.putBuffers(bufs)
+	release := sync.OnceFunc(func() { s.putBuffers(bufs) })
+	defer release()
 	body, err := s.readBody(w, r, bufs)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -92,6 +93,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, route *Route) {
 		s.fail(w, r, http.StatusBadRequest, route.Function, fmt.Sprintf("decode %s request: %v", route.Function, err))
 		return
 	}
+	// Nothing decoded aliases the request: its buffer can serve the next
+	// invocation while this one runs, and a large batch is not held twice.
+	release()
 	inv.ID = r.Header.Get("X-Azure-Functions-InvocationId")
 	for _, mw := range warns {
 		s.log.Warn("ignored malformed metadata", "function", route.Function, "invocation", inv.ID, "key", mw.key, "err", mw.err)

@@ -120,10 +120,17 @@ var baseSettings = {
   AzureFunctionsJobHost__extensions__eventHubs__maxWaitTime: eventHubBatching.maxWaitTime
   AzureFunctionsJobHost__extensions__eventHubs__prefetchCount: string(eventHubBatching.prefetchCount)
 
+  // The Go runtime's soft memory limit (https://pkg.go.dev/runtime#hdr-Environment_Variables):
+  // half the instance, the other half left to the Functions host process
+  // beside the handler. The garbage collector then works harder rather than
+  // let a large batch's garbage grow the heap past it (bench/README.md,
+  // "Memory": the largest legal batch).
+  GOMEMLIMIT: '${instanceMemoryMB / 2}MiB'
+
   // NotificationRetry/function.json: %NotificationRetrySchedule%.
   NotificationRetrySchedule: notificationRetrySchedule
 
-  // function.Config (envconfig prefix TRIPLINE).
+  // Tripline's settings (settings.go, docs/settings.md).
   TRIPLINE_COSMOS_ENDPOINT: cosmosEndpoint
   TRIPLINE_COSMOS_DATABASE: cosmosDatabase
   TRIPLINE_COSMOS_CONTAINER: cosmosContainer

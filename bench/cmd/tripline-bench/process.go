@@ -59,6 +59,8 @@ func handlerEnv(out string) map[string]string {
 		"TRIPLINE_WEBHOOK_URL":     "",
 		"EventHubName":             "insights-activity-logs",
 		"EventHubConsumerGroup":    "$Default",
+		// As infra/ sets it for the default 512 MB instance: half of it.
+		"GOMEMLIMIT": "256MiB",
 	}
 }
 
