@@ -345,6 +345,11 @@ func TestScanArgumentsAndUnreadableInput(t *testing.T) {
 		strings.Count(stderr, "skipped: "+text) != 1 || !strings.Contains(stderr, text+" holds no JSON records") {
 		t.Errorf("empty and text inputs: exit %d:\n%s", code, stderr)
 	}
+	// Many inputs take turns with the same two chunks of memory.
+	ex := "examples/activitylog-eventhub.json"
+	if _, stderr, code := runScan(t, env, "--no-deliver", ex, ex, ex, ex, ex); code != 0 || !strings.Contains(stderr, "scan: 5 file(s), 25 record(s) read") {
+		t.Errorf("five inputs: exit %d:\n%s", code, stderr)
+	}
 	// Malformed records are skipped and counted with their position; exit 0.
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"records":[42,{"time":"x","operationName":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE","resultType":"Success","correlationId":"b1"}]}

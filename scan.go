@@ -27,7 +27,7 @@ import (
 // multi-gigabyte files.
 const (
 	scanChunkRecords = 2000
-	scanChunkBytes   = 16 << 20
+	scanChunkBytes   = 8 << 20
 )
 
 // scanSummary totals a scan.
@@ -89,6 +89,12 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	a.pipeline.CheckEveryRecord = *checkRecords
 
 	sum := &scanSummary{heldBack: map[string]int{}}
+	// Two chunks take turns for every input: allocated once, at their
+	// full size, so that a scan's memory does not depend on its input.
+	free := make(chan *scanChunk, 2)
+	for range 2 {
+		free <- &scanChunk{text: make([]byte, 0, scanChunkBytes+256<<10), recs: make([]scanRecord, 0, scanChunkRecords)}
+	}
 	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
 	for _, name := range files {
 		var r io.Reader = stdin
@@ -102,7 +108,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			r = fh
 		}
 		sum.files++
-		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress); err != nil {
+		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress, free); err != nil {
 			progress.done()
 			fmt.Fprintf(stderr, "tripline scan: %v\n", err)
 			return 1
@@ -178,14 +184,19 @@ func (c *scanChunk) add(rec input.Record) {
 // Reading and cutting the input runs in its own goroutine, one chunk ahead
 // of the evaluation, so the two use both cores; each record is cut once, by
 // the reader, and evaluated where it lies in its chunk.
-func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress, free chan *scanChunk) error {
 	full := make(chan *scanChunk)
-	free := make(chan *scanChunk, 2)
-	free <- &scanChunk{}
-	free <- &scanChunk{}
 	quit := make(chan struct{})
-	defer close(quit)
 	go readChunks(r, full, free, quit)
+	// However scanOne returns, the reader stops and every chunk is back in
+	// free before the next input takes them.
+	defer func() {
+		close(quit)
+		for c := range full {
+			c.reset()
+			free <- c
+		}
+	}()
 	records := 0 // of this input
 	for c := range full {
 		records += len(c.recs)
@@ -232,7 +243,7 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 // the last one carrying the error that ended the input, if any; it stops
 // early when quit is closed. A captured host request found in the input is
 // decoded and its messages cut like any other input.
-func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, quit <-chan struct{}) {
+func readChunks(r io.Reader, full chan<- *scanChunk, free chan *scanChunk, quit <-chan struct{}) {
 	defer close(full)
 	in := input.NewReader(r)
 	var c *scanChunk
@@ -241,13 +252,21 @@ func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, qui
 	case <-quit:
 		return
 	}
-	send := func() bool {
+	// deliver hands c over (or back, when the scan stopped); next takes
+	// the chunk to fill next. The reader holds at most one chunk, and none
+	// once it returns.
+	deliver := func() bool {
 		c.read = in.Offset()
 		select {
 		case full <- c:
+			return true
 		case <-quit:
+			c.reset()
+			free <- c // there is room: only two chunks exist
 			return false
 		}
+	}
+	next := func() bool {
 		select {
 		case c = <-free:
 			return true
@@ -262,12 +281,12 @@ func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, qui
 		rec, err := in.Next()
 		if err == io.EOF {
 			c.last = true
-			send()
+			deliver()
 			return
 		}
 		if err != nil {
 			c.stop, c.last = err, true
-			send()
+			deliver()
 			return
 		}
 		rec.Message += extra
@@ -289,7 +308,7 @@ func readChunks(r io.Reader, full chan<- *scanChunk, free <-chan *scanChunk, qui
 			c.add(rec)
 		}
 		if len(c.recs) >= scanChunkRecords || len(c.text) >= scanChunkBytes {
-			if !send() {
+			if !deliver() || !next() {
 				return
 			}
 		}
