@@ -96,7 +96,7 @@ type groupDoc struct {
 	TTL int    `json:"ttl"`
 	// Pending is true while some alert of the document waits for a
 	// delivery; the retry pass queries on it.
-	Pending bool `json:"pending"`
+	Pending bool   `json:"pending"`
 	RuleID  string `json:"rule_id"`
 	// GroupKey is the group's values, for people reading the store; cut to
 	// clipGroupKey (the id is derived from the whole key).

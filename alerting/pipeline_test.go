@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/alert"
+	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
-	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/store/bolt"
 )

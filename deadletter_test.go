@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/alerting"
+	"github.com/tripline/tripline/store"
+	"github.com/tripline/tripline/store/bolt"
+)
+
+// refuseGroups is the embedded store refusing every group document as
+// invalid, as a store refuses a document no retry can write.
+type refuseGroups struct{ *bolt.Store }
+
+func (r refuseGroups) refuse(id string) error {
+	if strings.HasPrefix(id, "grp-") {
+		return fmt.Errorf("test: %w", store.ErrInvalid)
+	}
+	return nil
+}
+
+func (r refuseGroups) Create(ctx context.Context, id string, b []byte) (string, error) {
+	if err := r.refuse(id); err != nil {
+		return "", err
+	}
+	return r.Store.Create(ctx, id, b)
+}
+
+func (r refuseGroups) Replace(ctx context.Context, id string, b []byte, etag string) (string, error) {
+	if err := r.refuse(id); err != nil {
+		return "", err
+	}
+	return r.Store.Replace(ctx, id, b, etag)
+}
+
+// TestDeadLetterCommand: matches the store would not take are listed by
+// `tripline deadletter`, and `tripline deadletter ID` prints their records.
+func TestDeadLetterCommand(t *testing.T) {
+	env := isolatedEnv(t, nil)
+	empty, stderr, code := runBinary(t, env, "deadletter")
+	if code != 0 || !strings.HasPrefix(empty, "0 dead letter(s)") {
+		t.Fatalf("empty store: exit %d, stdout %q, stderr %s", code, empty, stderr)
+	}
+
+	st, err := bolt.Open(env["TRIPLINE_STATE_FILE"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := loadEngine(alerting.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &alerting.Pipeline{Engine: engine, Store: refuseGroups{st}, TTL: time.Hour}
+	out, err := p.Process(context.Background(), [][]byte{readExample(t, "activitylog-eventhub.json")})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.DeadLetters) != 1 {
+		t.Fatalf("dead letters %v, want 1 (matched %d)", out.DeadLetters, out.Matched)
+	}
+	id := out.DeadLetters[0]
+
+	list, stderr, code := runBinary(t, env, "deadletter")
+	if code != 0 || !strings.HasPrefix(list, "1 dead letter(s)") || !strings.Contains(list, id) || !strings.Contains(list, "matches") {
+		t.Fatalf("list: exit %d, stdout %q, stderr %s", code, list, stderr)
+	}
+	js, _, code := runBinary(t, env, "deadletter", "--json")
+	var entry alerting.DeadLetter
+	if code != 0 || json.Unmarshal([]byte(js), &entry) != nil || entry.ID != id || entry.Matches != out.Matched {
+		t.Fatalf("--json: exit %d, %q", code, js)
+	}
+	one, stderr, code := runBinary(t, env, "deadletter", id)
+	var doc struct {
+		Records []struct {
+			Event map[string]any `json:"event"`
+		} `json:"records"`
+	}
+	if code != 0 || json.Unmarshal([]byte(one), &doc) != nil || len(doc.Records) != out.Matched || doc.Records[0].Event == nil {
+		t.Fatalf("show: exit %d, stdout %.300q, stderr %s", code, one, stderr)
+	}
+	if _, stderr, code := runBinary(t, env, "deadletter", "dl-0000"); code != 1 || !strings.Contains(stderr, "no dead letter dl-0000") {
+		t.Fatalf("unknown id: exit %d, stderr %s", code, stderr)
+	}
+}
