@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/alerting"
+	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/store/bolt"
 )
@@ -86,5 +87,25 @@ func TestDeadLetterCommand(t *testing.T) {
 	}
 	if _, stderr, code := runBinary(t, env, "deadletter", "dl-0000"); code != 1 || !strings.Contains(stderr, "no dead letter dl-0000") {
 		t.Fatalf("unknown id: exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestOutcomeLogsTruncatedAndDeadLetters: the invocation's Logs say how
+// many events were cut and name each dead letter with the command to read
+// it.
+func TestOutcomeLogsTruncatedAndDeadLetters(t *testing.T) {
+	logs := outcomeLogs(&handler.Invocation{Function: fnActivityLogEvents}, &alerting.Outcome{Truncated: 2, DeadLetters: []string{"dl-1", "dl-2"}})
+	all := strings.Join(logs, "\n")
+	for _, want := range []string{
+		"2 alert event(s) cut to fit the store (marked truncated)",
+		"dead-lettered dl-1: not recorded as an alert; see `tripline deadletter dl-1`",
+		"dead-lettered dl-2: ",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("logs lack %q:\n%s", want, all)
+		}
+	}
+	if quiet := strings.Join(outcomeLogs(&handler.Invocation{Function: fnActivityLogEvents}, &alerting.Outcome{}), "\n"); strings.Contains(quiet, "truncated") || strings.Contains(quiet, "dead-lettered") {
+		t.Errorf("an outcome with neither logs:\n%s", quiet)
 	}
 }

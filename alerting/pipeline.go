@@ -8,9 +8,11 @@
 // (what one invocation did) and Config (settings).
 //
 // Caveat: a Pipeline returns an error only when some alert could not be made
-// durable; the caller must then fail the invocation so the host retries.
-// Malformed records and channel outages are reported in the Outcome, never as
-// errors.
+// durable because the store failed transiently; the caller must then fail
+// the invocation so the host retries. Malformed records, channel outages and
+// what no retry can change (a group document the store refuses or cannot
+// read: its matches are dead-lettered, deadletter.go) are reported in the
+// Outcome, never as errors.
 package alerting
 
 import (
