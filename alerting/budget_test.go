@@ -322,10 +322,10 @@ func (h heldBackIgnored) SendHeldBack(ctx context.Context, hb alert.HeldBack) {
 }
 
 // TestPendingAlertsPushedOutAreDeadLettered: with the only channel down,
-// every alert of a busy group stays pending; the document keeps 48 alerts
-// at most, and the oldest pending one pushed out goes to the dead-letter
-// place with its delivery state, visibly, rather than growing the
-// document past its budget.
+// every alert of a busy group stays pending (50 windows); the document
+// keeps 48 alerts at most, and the oldest pending ones pushed out go to the
+// dead-letter place with their delivery state, visibly, rather than
+// growing the document past its budget.
 func TestPendingAlertsPushedOutAreDeadLettered(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A Retry-After beyond the inline policy's wait ends the inline
@@ -344,7 +344,13 @@ func TestPendingAlertsPushedOutAreDeadLettered(t *testing.T) {
 		p.Notifier = heldBackIgnored{&notify.Dispatcher{Channels: channels, Horizon: 24 * time.Hour, RetryBase: time.Minute}}
 		var dead []string
 		for w := 0; w < 50; w++ {
-			out := mustProcess(t, p, body(bigRecord(fmt.Sprint("w", w), t0.Add(time.Duration(w)*26*time.Minute), 100<<10)))
+			// The last ten records are large, so that the document ends
+			// with its most events (8) at their largest (64 KiB).
+			size := 2 << 10
+			if w >= 40 {
+				size = 100 << 10
+			}
+			out := mustProcess(t, p, body(bigRecord(fmt.Sprint("w", w), t0.Add(time.Duration(w)*26*time.Minute), size)))
 			if states(out) != "new:1" || out.Undelivered != 1 {
 				t.Fatalf("window %d: alerts=%s undelivered=%d", w, states(out), out.Undelivered)
 			}
