@@ -201,17 +201,17 @@ func FuzzClip(f *testing.F) {
 	f.Add("plain", 64)
 	f.Add(strings.Repeat("é<\x01\xff\u2028", 40), 100)
 	f.Add(strings.Repeat("x", 500), 64)
-	f.Fuzz(func(t *testing.T, s string, max int) {
-		max = 64 + (max&0xffff)%4096
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		limit = 64 + (limit&0xffff)%4096
 		enc, _ := json.Marshal(s)
 		if quotedLen(s) != len(enc) {
 			t.Fatalf("quotedLen(%q) = %d, encoding/json writes %d", s, quotedLen(s), len(enc))
 		}
-		got := clip(s, max)
-		if quotedLen(got) > max {
-			t.Fatalf("clip(%q, %d) encodes to %d bytes", s, max, quotedLen(got))
+		got := clip(s, limit)
+		if quotedLen(got) > limit {
+			t.Fatalf("clip(%q, %d) encodes to %d bytes", s, limit, quotedLen(got))
 		}
-		if len(enc) <= max && got != s {
+		if len(enc) <= limit && got != s {
 			t.Fatalf("clip changed a string that fits: %q", got)
 		}
 		if got != s {

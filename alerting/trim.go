@@ -14,16 +14,16 @@ import (
 const truncNote = "…[truncated %d bytes]"
 
 // clip returns s cut so that its JSON encoding (quotes and escapes
-// included, as encoding/json writes it) takes at most max bytes, with a
-// truncNote when anything was cut. It cuts between runes. max should be
+// included, as encoding/json writes it) takes at most limit bytes, with a
+// truncNote when anything was cut. It cuts between runes. limit should be
 // at least 64 so that the note fits.
-func clip(s string, max int) string {
+func clip(s string, limit int) string {
 	// Every byte encodes to at most 6 (\u00XX): short strings need no scan.
-	if len(s)*6+2 <= max || quotedLen(s) <= max {
+	if len(s)*6+2 <= limit || quotedLen(s) <= limit {
 		return s
 	}
 	// The note is ASCII and "…", which encoding/json writes as they are.
-	room := max - 2 - len(fmt.Sprintf(truncNote, len(s)))
+	room := limit - 2 - len(fmt.Sprintf(truncNote, len(s)))
 	n, i := 0, 0
 	for i < len(s) {
 		r, size := utf8.DecodeRuneInString(s[i:])
