@@ -71,7 +71,7 @@ func runeQuotedLen(r rune, size int) int {
 // fit (an event of a great many small values), only its top-level strings,
 // numbers and booleans are kept, clipped, as far as they fit. truncated
 // reports whether anything was cut. The result is always valid JSON of at
-// most limit bytes (limit must be at least 256); ev is not modified.
+// most limit bytes (limit must be at least 1 KiB); ev is not modified.
 func trimEvent(ev map[string]any, limit int) (body json.RawMessage, truncated bool) {
 	full, err := json.Marshal(ev)
 	if err == nil && len(full) <= limit {
