@@ -22,6 +22,7 @@ const usage = `usage:
   tripline scan [--json] [--state FILE] [--no-deliver] [--rules DIR] FILE...   evaluate exported logs (- = stdin)
   tripline serve                                                               run the Functions custom handler
   tripline deliver [--state FILE] [--respect-backoff] [--force]                one pass of pending notifications
+  tripline deadletter [--state FILE] [--json] [ID]                             list what could not be recorded (see docs/store.md)
   tripline rules list | test | check FILE...                                   rule tools
 
 With no arguments and FUNCTIONS_CUSTOMHANDLER_PORT set, tripline serves.
@@ -50,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdServe(ctx, args[1:], stderr)
 	case "deliver":
 		return cmdDeliver(ctx, args[1:], stdout, stderr)
+	case "deadletter":
+		return cmdDeadLetter(ctx, args[1:], stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
 	case "-h", "--help", "help":

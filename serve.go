@@ -102,6 +102,12 @@ func outcomeLogs(inv *handler.Invocation, out *alerting.Outcome) []string {
 	for _, s := range out.Skips {
 		logs = append(logs, "skipped "+s.String())
 	}
+	if out.Truncated > 0 {
+		logs = append(logs, fmt.Sprintf("%d alert event(s) cut to fit the store (marked truncated)", out.Truncated))
+	}
+	for _, id := range out.DeadLetters {
+		logs = append(logs, "dead-lettered "+id+": not recorded as an alert; see `tripline deadletter "+id+"`")
+	}
 	if out.Undelivered > 0 {
 		logs = append(logs, fmt.Sprintf("%d alert(s) pending delivery; NotificationRetry will resend", out.Undelivered))
 	}

@@ -45,8 +45,14 @@ type Alert struct {
 	// Source names the path of the first record: activitylog, eventgrid or
 	// kube-audit.
 	Source string `json:"source"`
-	// Event is the normalized (ECS) first record of the alert.
+	// Event is the normalized (ECS) first record of the alert, as stored:
+	// at most 64 KiB of JSON, and nil in a closed alert whose notifications
+	// are all done (the store keeps events only where they are still used).
 	Event map[string]any `json:"event"`
+	// Truncated is true when Event was cut to fit the store: its largest
+	// strings were shortened (each ends with a "…[truncated …]" note) or,
+	// failing that, fields were dropped.
+	Truncated bool `json:"truncated,omitempty"`
 	// Deliveries is the per-channel notification state, keyed by channel name.
 	// Empty when no channel is configured.
 	Deliveries map[string]*Delivery `json:"deliveries,omitempty"`

@@ -3,264 +3,266 @@ package alerting
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tripline/tripline/alert"
 )
 
-// TestGroupDocCodecIsEncodingJSON: the group document is written and read
-// (marshal, decodeGroupDoc) exactly as encoding/json writes and reads it.
-func TestGroupDocCodecIsEncodingJSON(t *testing.T) {
-	t0 := time.Date(2025, 5, 6, 9, 0, 0, 123456789, time.UTC)
-	doc := &groupDoc{ID: "grp-1", TTL: 3600, Pending: true, RuleID: "r-1", GroupKey: "k\x1fv <&>", Alerts: []storedAlert{
-		{
-			Alert: alert.Alert{
-				ID: "alt-1", Rule: alert.RuleInfo{ID: "r-1", Name: "Events <deleted>", Severity: "medium", RiskScore: 47, Steps: []string{"a", "b"},
-					Techniques: []alert.Technique{{ID: "T1070", Name: "Indicator Removal"}}},
-				State: alert.StateNew, Count: 2, FirstSeen: t0, LastSeen: t0.Add(time.Minute), WindowEnd: t0.Add(time.Hour),
-				Group: map[string]string{"b": "2", "a": "1"}, Source: "activitylog",
-				Event: map[string]any{"z": "last", "a": []any{1.5, "x", nil, true}, "nested": map[string]any{"k": "<v>", "é": "ü"},
-					"n": json.Number("12.50"), "ns": []any{json.Number("-3e2"), json.Number("")}}, // records are decoded with UseNumber
-				Deliveries: map[string]*alert.Delivery{"webhook": {State: alert.DeliveryPending, Attempts: 1, LastError: "503", NextAttempt: t0}},
-			},
-			WindowStart: t0, Records: []string{"h1", "h2"}, HeldBack: true,
-		},
-		{Alert: alert.Alert{ID: "alt-2"}},                                               // no event, nil maps and slices
-		{Alert: alert.Alert{ID: "alt-3", Event: map[string]any{}}, Records: []string{}}, // empty ones
-	}}
-	got, err := doc.marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// marshal encodes each new alert's event once, into the stored form.
-	if len(doc.Alerts[0].Event) == 0 || doc.Alerts[1].Event != nil {
-		t.Fatalf("stored events %q, %q", doc.Alerts[0].Event, doc.Alerts[1].Event)
-	}
-	v1, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, v1) {
-		t.Fatalf("marshal wrote\n%s\nencoding/json writes\n%s", got, v1)
-	}
-	// Written again from the stored events (json.RawMessage), it is the same.
-	read, err := decodeGroupDoc(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := read.marshal()
-	if err != nil || !bytes.Equal(again, v1) {
-		t.Fatalf("written again after a read (%v):\n%s\nwant\n%s", err, again, v1)
-	}
-	var want groupDoc
-	if err := json.Unmarshal(got, &want); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(read, &want) {
-		t.Fatalf("decodeGroupDoc read\n%+v\nencoding/json reads\n%+v", read, &want)
-	}
-	// An alert handed out has its event decoded as encoding/json decodes it.
-	var ev map[string]any
-	if err := json.Unmarshal(read.Alerts[0].Event, &ev); err != nil {
-		t.Fatal(err)
-	}
-	if full := read.Alerts[0].full(); !reflect.DeepEqual(full.Event, ev) || full.Event["z"] != "last" {
-		t.Fatalf("full().Event = %v, want %v", full.Event, ev)
-	}
-	// Documents written before the events were kept as JSON had the event
-	// among the alert's fields, null when there was none.
-	old, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","source":"x","event":{"k":"v"},"count":1},{"id":"b","event":null}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := old.Alerts[0].full(), old.Alerts[1].full(); a.Event["k"] != "v" || a.Count != 1 || b.Event != nil {
-		t.Fatalf("a document of the earlier layout read as %+v, %+v", a, b)
-	}
-	// encoding/json refuses a json.Number that holds no number; so does marshal.
-	bad := &groupDoc{ID: "grp-2", Alerts: []storedAlert{{Alert: alert.Alert{ID: "a", Event: map[string]any{"n": json.Number("12abc")}}}}}
-	if _, err := json.Marshal(bad.Alerts[0].Alert); err == nil {
-		t.Fatal("encoding/json took an invalid json.Number")
-	}
-	if _, err := bad.marshal(); err == nil {
-		t.Fatal("marshal took an invalid json.Number")
-	}
-	if _, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","event":{"x":}}]}`)); err == nil {
-		t.Fatal("a broken document decoded")
-	}
-}
+// worst is a string whose every byte encoding/json writes as six (\u0001),
+// n bytes long: the most a clipped field can cost.
+func worst(n int) string { return strings.Repeat("\x01", n) }
 
-// FuzzAppendGroupDoc: appendGroupDoc writes encoding/json's bytes for any
-// document, or fails where it fails. Strings carry the fuzzer's bytes
-// (escapes, HTML characters, invalid UTF-8) into every kind of field; flags
-// switch optional fields, nil and empty maps and slices; year reaches the
-// times encoding/json refuses.
-func FuzzAppendGroupDoc(f *testing.F) {
-	f.Add("grp-1", "<a&b>", "\u2028é\xff", int64(3), uint16(0xffff), 2025)
-	f.Add("", "", "", int64(-1), uint16(0), 10000)
-	f.Add("x\"y\\z", "\x00\x1f", "日本", int64(1)<<40, uint16(0x5555), -1)
-	f.Fuzz(func(t *testing.T, s1, s2, s3 string, n int64, flags uint16, year int) {
-		on := func(bit int) bool { return flags&(1<<bit) != 0 }
-		at := time.Date(year%12000, time.Month(n%12+1), 3, 4, 5, 6, int(n%1e9), time.FixedZone("z", int(n%50000)))
-		event, err := json.Marshal(map[string]any{s1: s2, "n": n, "l": []string{s3}})
+// TestWorstCaseDocumentFits: a document with every part at its cap, every
+// string longer than its clip limit and made of the characters that cost
+// most to encode, and every alert waiting on four channels, still encodes
+// within docBudget once bounded. The caps are what hold it, not luck.
+func TestWorstCaseDocumentFits(t *testing.T) {
+	t0 := time.Date(2025, 5, 6, 9, 0, 0, 123456789, time.UTC)
+	long := worst(100 << 10)
+	rule := alert.RuleInfo{ID: long, Name: long, Severity: long, RiskScore: 100, Description: long}
+	for i := 0; i < 40; i++ {
+		rule.Steps = append(rule.Steps, long)
+		rule.Techniques = append(rule.Techniques, alert.Technique{ID: long, Name: long, Reference: long})
+	}
+	// An event far over maxEventSize, trimmed as apply trims it.
+	bigEvent := map[string]any{"message": long, "user": map[string]any{"name": "dana"}}
+	for i := 0; i < 200; i++ {
+		bigEvent[fmt.Sprintf("f%03d", i)] = worst(2000)
+	}
+	ev, truncated := trimEvent(bigEvent, maxEventSize)
+	if !truncated || len(ev) > maxEventSize {
+		t.Fatalf("trimEvent: %d bytes, truncated %v", len(ev), truncated)
+	}
+	doc := &groupDoc{ID: "grp-" + strings.Repeat("a", 32), TTL: 1 << 30, Pending: true, RuleID: long, GroupKey: long}
+	for i := 0; i < maxAlerts; i++ {
+		group := map[string]string{}
+		for k := 0; k < 20; k++ {
+			group[worst(300)+fmt.Sprint(k)] = long
+		}
+		deliveries := map[string]*alert.Delivery{}
+		for _, ch := range []string{"webhook", "teams", "slack", "pagerduty"} {
+			deliveries[ch] = &alert.Delivery{State: alert.DeliveryPending, Attempts: 1 << 40, LastError: long,
+				LastAttempt: t0, NextAttempt: t0, SentAt: t0, Since: t0}
+		}
+		at := t0.Add(time.Duration(i) * time.Hour)
+		doc.Alerts = append(doc.Alerts, storedAlert{
+			Alert: alert.Alert{ID: alertID(doc.ID, at), Rule: rule, State: alert.StateSuppressed, Count: 1 << 40,
+				FirstSeen: at, LastSeen: at, WindowEnd: at, Group: group, Source: long, Deliveries: deliveries, Truncated: true},
+			WindowStart: at, HeldBack: true, Event: ev,
+		})
+	}
+	for i := 0; i < 3*maxSeen; i++ {
+		doc.Seen = append(doc.Seen, recordHash(fmt.Sprint(i)))
+	}
+	body, err := doc.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for _, a := range doc.Alerts {
+		if len(a.Event) > 0 {
+			events++
+		}
+	}
+	if events != maxEvents || len(doc.Seen) != maxSeen {
+		t.Fatalf("bounded document keeps %d events and %d identities, want %d and %d", events, len(doc.Seen), maxEvents, maxSeen)
+	}
+	for _, a := range doc.Alerts {
+		a.Event = nil
+		meta, err := json.Marshal(a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := storedAlert{Alert: alert.Alert{
-			ID: s1, State: alert.State(s2), Count: int(n), FirstSeen: at, LastSeen: at.Add(time.Hour), Source: s3,
-			Rule: alert.RuleInfo{ID: s2, Name: s3, Severity: s1, RiskScore: int(n % 100)},
-		}, WindowStart: at}
-		if on(0) {
-			a.Rule.Description = s3
+		if len(meta) > alertMetaCap {
+			t.Fatalf("an alert without its event takes %d bytes, more than alertMetaCap %d", len(meta), alertMetaCap)
 		}
-		if on(1) {
-			a.Rule.Techniques = []alert.Technique{{ID: s1, Name: s2}, {ID: s3, Reference: s1}}
-		} else if on(2) {
-			a.Rule.Techniques = []alert.Technique{}
+	}
+	t.Logf("worst-case group document: %d bytes (budget %d, Cosmos DB limit %d)", len(body), docBudget, 2<<20)
+	if len(body) > docBudget {
+		t.Fatalf("worst-case document is %d bytes, over the budget %d", len(body), docBudget)
+	}
+}
+
+// TestEarlierLayoutIsShrunk: a document written before the budget (every
+// alert with its event and up to 10,000 identities; this one 2.3 MB) is
+// read, keeps the newest identities in the rolling set, and is written
+// back within the budget, events kept only where still needed.
+func TestEarlierLayoutIsShrunk(t *testing.T) {
+	t0 := time.Date(2025, 5, 6, 9, 0, 0, 0, time.UTC)
+	type oldAlert struct {
+		alert.Alert
+		WindowStart time.Time `json:"window_start"`
+		Records     []string  `json:"records"`
+	}
+	var alerts []oldAlert
+	n := 0
+	for i := 0; i < 21; i++ {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		a := oldAlert{Alert: alert.Alert{ID: fmt.Sprint("alt-", i), Count: 3000, WindowEnd: at.Add(time.Hour),
+			Event: map[string]any{"message": strings.Repeat("m", 80<<10), "user": map[string]any{"name": "dana"}}}, WindowStart: at}
+		for k := 0; k < 3000; k++ {
+			a.Records = append(a.Records, recordHash(fmt.Sprint(n)))
+			n++
 		}
-		if on(3) {
-			a.Rule.Steps = []string{s1, s2, s3}
-		}
-		if on(4) {
-			a.Group = map[string]string{s1: s2, s3: s1, "z": ""}
-		} else if on(5) {
-			a.Group = map[string]string{}
-		}
-		if on(6) {
-			a.Deliveries = map[string]*alert.Delivery{s1: {State: alert.DeliveryState(s2), Attempts: int(n), LastError: s3, NextAttempt: at}, s2 + "x": nil}
-			if on(7) {
-				a.Deliveries[s3+"y"] = &alert.Delivery{LastAttempt: at, SentAt: at, Since: at}
+		alerts = append(alerts, a)
+	}
+	old, err := json.Marshal(map[string]any{"id": "grp-1", "ttl": 60, "rule_id": "r", "group_key": "k", "alerts": alerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) < 2<<20 {
+		t.Fatalf("the old document is %d bytes; the test wants one over Cosmos DB's limit", len(old))
+	}
+	doc, err := decodeGroupDoc(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Seen) != maxSeen || doc.Seen[maxSeen-1] != recordHash(fmt.Sprint(n-1)) || doc.Seen[0] != recordHash(fmt.Sprint(n-maxSeen)) {
+		t.Fatalf("rolling set after reading: %d identities, want the newest %d", len(doc.Seen), maxSeen)
+	}
+	body, err := doc.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > docBudget || bytes.Contains(body, []byte(`"records"`)) {
+		t.Fatalf("written back: %d bytes (budget %d), records field present: %v", len(body), docBudget, bytes.Contains(body, []byte(`"records"`)))
+	}
+	last := doc.Alerts[len(doc.Alerts)-1].full()
+	if last.Event["user"].(map[string]any)["name"] != "dana" || !last.Truncated || len(doc.Alerts[len(doc.Alerts)-1].Event) > maxEventSize {
+		t.Fatalf("the open alert's event: %d bytes, truncated %v, user %v", len(doc.Alerts[len(doc.Alerts)-1].Event), last.Truncated, last.Event["user"])
+	}
+	if doc.Alerts[0].Event != nil {
+		t.Fatal("a closed, delivered alert kept its event")
+	}
+	t.Logf("earlier layout: %d bytes read, %d written back", len(old), len(body))
+}
+
+// TestTrimEvent: an event that fits is encoding/json's bytes; one that
+// does not fits after the cut, keeps its short fields whole and says what
+// was cut; the event given is left as it was.
+func TestTrimEvent(t *testing.T) {
+	many := map[string]any{}
+	for i := 0; i < 20000; i++ {
+		many[fmt.Sprintf("k%05d", i)] = []any{json.Number("1"), true}
+	}
+	many["user"] = "dana"
+	cases := []struct {
+		name      string
+		ev        map[string]any
+		truncated bool
+		keep      string // a JSON fragment the result must contain
+	}{
+		{"small", map[string]any{"user": map[string]any{"name": "dana <d@x>"}, "n": json.Number("12.50")}, false, `"n":12.50`},
+		{"3 MB field", map[string]any{"message": strings.Repeat("x", 3<<20), "user": map[string]any{"name": "dana"}}, true, `"user":{"name":"dana"}`},
+		{"many big fields", func() map[string]any {
+			m := map[string]any{"user": map[string]any{"name": "dana"}}
+			for i := 0; i < 100; i++ {
+				m[fmt.Sprint("f", i)] = strings.Repeat("é<", 5000)
 			}
+			return m
+		}(), true, `"user":{"name":"dana"}`},
+		{"escapes", map[string]any{"a": worst(1 << 20), "b": "short"}, true, `"b":"short"`},
+		{"many small fields", many, true, `"user":"dana"`},
+		{"nil", nil, false, `null`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := json.Marshal(tc.ev)
+			got, truncated := trimEvent(tc.ev, maxEventSize)
+			if after, _ := json.Marshal(tc.ev); !bytes.Equal(before, after) {
+				t.Fatal("trimEvent changed the event it was given")
+			}
+			if truncated != tc.truncated || len(got) > maxEventSize || !json.Valid(got) {
+				t.Fatalf("%d bytes, truncated %v, valid %v; want truncated %v, at most %d", len(got), truncated, json.Valid(got), tc.truncated, maxEventSize)
+			}
+			if !truncated && !bytes.Equal(got, before) {
+				t.Fatalf("an event that fits was changed:\n%s\nwant\n%s", got, before)
+			}
+			if !bytes.Contains(got, []byte(tc.keep)) {
+				t.Fatalf("result lacks %s", tc.keep)
+			}
+			if truncated && !bytes.Contains(got, []byte("truncated")) {
+				t.Fatal("a cut event does not say so")
+			}
+			t.Logf("%d bytes in, %d kept", len(before), len(got))
+		})
+	}
+}
+
+// FuzzClip: clip's result encodes within the limit, is s itself when s
+// fits, is a prefix of s otherwise (valid UTF-8 kept valid), and quotedLen
+// agrees with encoding/json.
+func FuzzClip(f *testing.F) {
+	f.Add("plain", 64)
+	f.Add(strings.Repeat("é<\x01\xff\u2028", 40), 100)
+	f.Add(strings.Repeat("x", 500), 64)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		limit = 64 + (limit&0xffff)%4096
+		enc, _ := json.Marshal(s)
+		if quotedLen(s) != len(enc) {
+			t.Fatalf("quotedLen(%q) = %d, encoding/json writes %d", s, quotedLen(s), len(enc))
 		}
-		if on(8) {
-			a.Records = []string{s1, s2}
-		} else if on(9) {
-			a.Records = []string{}
+		got := clip(s, limit)
+		if quotedLen(got) > limit {
+			t.Fatalf("clip(%q, %d) encodes to %d bytes", s, limit, quotedLen(got))
 		}
-		a.HeldBack = on(10)
-		if on(11) {
-			a.Event = event
+		if len(enc) <= limit && got != s {
+			t.Fatalf("clip changed a string that fits: %q", got)
 		}
-		doc := &groupDoc{ID: s1, TTL: int(n), Pending: on(12), RuleID: s2, GroupKey: s3}
-		if on(13) {
-			doc.Alerts = []storedAlert{a, {Alert: alert.Alert{ID: s2}}}
-		} else if on(14) {
-			doc.Alerts = []storedAlert{}
-		}
-		got, err := appendGroupDoc(nil, doc)
-		want, wantErr := json.Marshal(doc)
-		if (err != nil) != (wantErr != nil) {
-			t.Fatalf("appendGroupDoc error %v, encoding/json error %v", err, wantErr)
-		}
-		if err == nil && !bytes.Equal(got, want) {
-			t.Fatalf("appendGroupDoc wrote\n%s\nencoding/json writes\n%s", got, want)
+		if got != s {
+			i := strings.Index(got, "…[truncated ")
+			if i < 0 || !strings.HasPrefix(s, got[:i]) {
+				t.Fatalf("clip(%q) = %q: not a prefix and a note", s, got)
+			}
+			if utf8.ValidString(s) && !utf8.ValidString(got) {
+				t.Fatalf("clip cut a rune: %q", got)
+			}
 		}
 	})
 }
 
-// TestAppendGroupDocKeepsStoredEvents: an event read from a store in
-// another spelling (spaces, unescaped HTML characters) is written as it was
-// read; the document holds the same value as encoding/json's.
-func TestAppendGroupDocKeepsStoredEvents(t *testing.T) {
-	doc, err := decodeGroupDoc([]byte(`{"id":"grp-1","alerts":[{"id":"a","event": { "m" : "<b> & \u00e9" , "n" : [ 1 , 2.50 ] } }]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := doc.marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(got, []byte(`"event":{ "m" : "<b> & \u00e9" , "n" : [ 1 , 2.50 ] }}`)) {
-		t.Fatalf("the stored event was not kept as read:\n%s", got)
-	}
-	want, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotValue, wantValue any
-	if err := json.Unmarshal(got, &gotValue); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(want, &wantValue); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(gotValue, wantValue) {
-		t.Fatalf("marshal wrote\n%s\nencoding/json writes the value\n%s", got, want)
-	}
-}
-
-// TestAppendGroupDocWritesEveryField: appendGroupDoc names the document's
-// fields itself, so a field added to groupDoc, storedAlert or the alert
-// types must be added there too. Every field here, to any depth, holds a
-// value that is not its zero value, so omitempty hides none of them.
-func TestAppendGroupDocWritesEveryField(t *testing.T) {
-	var doc groupDoc
-	fillNonZero(t, reflect.ValueOf(&doc).Elem(), 0)
-	doc.Alerts[0].Event = json.RawMessage(`{"k":"v"}`)
-	got, err := appendGroupDoc(nil, &doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := json.Marshal(&doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("appendGroupDoc wrote\n%s\nencoding/json writes\n%s", got, want)
-	}
-}
-
-// fillNonZero sets v, and everything in it, to values other than zero.
-func fillNonZero(t *testing.T, v reflect.Value, n int) {
-	t.Helper()
-	n++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("s" + strconv.Itoa(n))
-	case reflect.Int, reflect.Int64:
-		if v.Type() == reflect.TypeOf(time.Duration(0)) {
-			v.SetInt(int64(time.Duration(n) * time.Second))
-		} else {
-			v.SetInt(int64(n))
-		}
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Struct:
-		if v.Type() == reflect.TypeOf(time.Time{}) {
-			v.Set(reflect.ValueOf(time.Date(2025, 5, 6, 9, 0, n, 0, time.UTC)))
-			return
-		}
-		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
-				fillNonZero(t, v.Field(i), n*10+i)
+// TestTrimKeepsPendingAlerts: closed alerts with nothing pending go first
+// (beyond maxClosedAlerts); alerts still waiting for a delivery are kept up
+// to maxAlerts and only then pushed out, oldest first, for the caller to
+// dead-letter; the newest stays.
+func TestTrimKeepsPendingAlerts(t *testing.T) {
+	pending := map[string]*alert.Delivery{"webhook": {State: alert.DeliveryPending}}
+	mk := func(n int, pendingFrom int) *groupDoc {
+		d := &groupDoc{}
+		for i := 0; i < n; i++ {
+			a := storedAlert{Alert: alert.Alert{ID: fmt.Sprint(i)}}
+			if i >= pendingFrom {
+				a.Deliveries = pending
 			}
+			d.Alerts = append(d.Alerts, a)
 		}
-	case reflect.Slice:
-		if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
-			v.SetBytes([]byte(`{"n":` + strconv.Itoa(n) + `}`))
-			return
+		return d
+	}
+	ids := func(as []storedAlert) string {
+		var s []string
+		for _, a := range as {
+			s = append(s, a.ID)
 		}
-		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-		for i := 0; i < 2; i++ {
-			fillNonZero(t, v.Index(i), n*10+i)
-		}
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
-		for i := 0; i < 2; i++ {
-			k := reflect.New(v.Type().Key()).Elem()
-			fillNonZero(t, k, n*10+i)
-			e := reflect.New(v.Type().Elem()).Elem()
-			fillNonZero(t, e, n*10+i)
-			v.SetMapIndex(k, e)
-		}
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fillNonZero(t, v.Elem(), n)
-	case reflect.Interface:
-		// Alert.Event: shadowed by storedAlert.Event in the document.
-	default:
-		t.Fatalf("fillNonZero: no value for a %s", v.Type())
+		return strings.Join(s, ",")
+	}
+	d := mk(30, 30) // nothing pending
+	if out := d.trim(); len(out) != 0 || len(d.Alerts) != maxClosedAlerts+1 || d.Alerts[0].ID != "9" {
+		t.Fatalf("30 delivered alerts: kept %d from %s, pushed out %d", len(d.Alerts), d.Alerts[0].ID, len(out))
+	}
+	d = mk(60, 5) // 5 delivered, 55 pending
+	out := d.trim()
+	if len(d.Alerts) != maxAlerts || d.Alerts[len(d.Alerts)-1].ID != "59" {
+		t.Fatalf("kept %d alerts, last %s", len(d.Alerts), d.Alerts[len(d.Alerts)-1].ID)
+	}
+	if got := ids(out); got != "5,6,7,8,9,10,11" {
+		t.Fatalf("pushed out %s, want the 7 oldest pending", got)
+	}
+	if !reflect.DeepEqual(d.Alerts[0].Deliveries, pending) {
+		t.Fatal("a kept alert lost its delivery state")
 	}
 }

@@ -8,9 +8,11 @@
 // (what one invocation did) and Config (settings).
 //
 // Caveat: a Pipeline returns an error only when some alert could not be made
-// durable; the caller must then fail the invocation so the host retries.
-// Malformed records and channel outages are reported in the Outcome, never as
-// errors.
+// durable because the store failed transiently; the caller must then fail
+// the invocation so the host retries. Malformed records, channel outages and
+// what no retry can change (a group document the store refuses or cannot
+// read: its matches are dead-lettered, deadletter.go) are reported in the
+// Outcome, never as errors.
 package alerting
 
 import (
@@ -96,6 +98,14 @@ type Outcome struct {
 	Undelivered int
 	// StoreCalls counts store operations (reads, writes).
 	StoreCalls int
+	// Truncated counts the new alerts recorded with their event cut to fit
+	// the store (Alert.Truncated).
+	Truncated int
+	// DeadLetters are the ids of the dead-letter documents this invocation
+	// wrote: matches that no group document could take, and alerts still
+	// waiting for a delivery pushed out of a full one (deadletter.go;
+	// `tripline deadletter` lists them).
+	DeadLetters []string
 }
 
 // maxApplyAttempts bounds optimistic-concurrency attempts per group; between
@@ -231,19 +241,36 @@ type freshAlert struct {
 	held  bool
 }
 
-// errConflict is a write that lost to another writer of the same group.
-var errConflict = errors.New("conflict")
-
 // recordGroup applies one group's matches to its document in st: one read
 // and one write, repeated only when another writer got there first, after a
-// short random pause (exponential, from a few milliseconds up to 250 ms) so
-// that competing writers do not retry in lockstep.
+// short random pause (conflictBackOff) so that competing writers do not
+// retry in lockstep.
+//
+// Failures are of two kinds. A transient one (the store unavailable,
+// throttled or timed out) is returned, so the invocation fails and the
+// host retries it. A permanent one, which no retry can change (a document
+// the store refuses as invalid, one that cannot be encoded under its
+// budget, a stored document that cannot be read), is never returned: with
+// maxRetryCount -1 the host would retry the batch forever and stall the
+// partition. The group is written once more in its smallest form (every
+// event dropped, alerts marked truncated); if that fails too, its matches
+// are dead-lettered (deadletter.go) and the batch goes on.
 func (p *Pipeline) recordGroup(ctx context.Context, st Store, g *group, newPerRule map[string]int, out *Outcome) ([]freshAlert, error) {
 	docID := groupDocID(g.rule.ID, g.key)
-	created, err := backoff.Retry(ctx, func() ([]freshAlert, error) {
+	minimal := false
+	pause := conflictBackOff()
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		if attempt > 0 {
+			if err := pauseAfterConflict(ctx, pause); err != nil {
+				return nil, err
+			}
+		}
 		doc, etag, err := p.load(ctx, st, docID, out)
+		if errors.Is(err, errUnreadable) {
+			return nil, p.deadLetterMatches(ctx, st, g, docID, err.Error(), out)
+		}
 		if err != nil {
-			return nil, backoff.Permanent(err)
+			return nil, err
 		}
 		if doc == nil {
 			doc = &groupDoc{ID: docID, RuleID: g.rule.ID, GroupKey: g.key}
@@ -254,32 +281,53 @@ func (p *Pipeline) recordGroup(ctx context.Context, st Store, g *group, newPerRu
 			return nil, nil
 		}
 		doc.TTL = int(p.TTL / time.Second)
-		doc.trim()
+		pushedOut := doc.trim()
 		doc.refreshPending()
+		if minimal {
+			doc.dropEvents()
+		}
 		body, err := doc.marshal()
-		if err != nil {
-			return nil, backoff.Permanent(fmt.Errorf("encode alert document: %w", err))
+		if err == nil {
+			// Before the write that drops them, so that a failure in
+			// between leaves the alerts in one place or both, never none.
+			for i := range pushedOut {
+				if pushedOut[i].Pending() {
+					if err := p.deadLetterAlert(ctx, st, doc, &pushedOut[i], out); err != nil {
+						return nil, err
+					}
+				}
+			}
+			out.StoreCalls++
+			if etag == "" {
+				_, err = st.Create(ctx, docID, body)
+			} else {
+				_, err = st.Replace(ctx, docID, body, etag)
+			}
+			if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
+				continue // someone else wrote the group; apply again on their version
+			}
+			if err != nil && !errors.Is(err, store.ErrInvalid) {
+				return nil, fmt.Errorf("record alert of rule %s: %w", g.rule.ID, err)
+			}
 		}
-		out.StoreCalls++
-		if etag == "" {
-			_, err = st.Create(ctx, docID, body)
-		} else {
-			_, err = st.Replace(ctx, docID, body, etag)
-		}
-		if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
-			return nil, errConflict // someone else wrote the group; apply again on their version
-		}
-		if err != nil {
-			return nil, backoff.Permanent(fmt.Errorf("record alert of rule %s: %w", g.rule.ID, err))
+		if err != nil { // permanent: marshal refused it, or the store did
+			if !minimal {
+				p.logger().Warn("group document refused; writing it without events", "rule", g.rule.ID, "document", docID, "error", err)
+				minimal = true
+				continue
+			}
+			return nil, p.deadLetterMatches(ctx, st, g, docID, fmt.Sprintf("group document %s refused: %v", docID, err), out)
 		}
 		newPerRule[g.rule.ID] += len(ap.created)
+		for _, c := range ap.created {
+			if sa := doc.find(c.id); sa != nil && sa.Truncated {
+				out.Truncated++
+			}
+		}
 		p.report(doc, ap, out)
 		return ap.created, nil
-	}, backoff.WithBackOff(conflictBackOff()), backoff.WithMaxTries(maxApplyAttempts), backoff.WithMaxElapsedTime(0))
-	if errors.Is(err, errConflict) {
-		return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
 	}
-	return created, err
+	return nil, fmt.Errorf("record alert of rule %s: document %s kept changing under %d attempts", g.rule.ID, docID, maxApplyAttempts)
 }
 
 // conflictBackOff paces the retries of a write lost to another writer: a
@@ -317,10 +365,14 @@ func (p *Pipeline) load(ctx context.Context, st Store, id string, out *Outcome) 
 	}
 	doc, err := decodeGroupDoc(item.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("decode alert document %s: %w", id, err)
+		return nil, "", fmt.Errorf("%w: %s: %v", errUnreadable, id, err)
 	}
 	return doc, item.ETag, nil
 }
+
+// errUnreadable is load's error for a stored document that is not a group
+// document: permanent, as no retry changes the stored bytes.
+var errUnreadable = errors.New("unreadable alert document")
 
 // applied is what applying a group's matches did to its document.
 type applied struct {
@@ -349,13 +401,14 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 		}
 	}
 	dur := g.rule.Suppression.Duration
+	seen := doc.seenSet()
 	for _, m := range g.matches {
 		h := recordHash(m.Event.Identity)
 		t := m.Event.Time
 		if t.IsZero() {
 			t = p.now()
 		}
-		if m.Event.Identity != "" && doc.hasRecord(h) {
+		if m.Event.Identity != "" && seen[h] {
 			ap.dupN++
 			if a := doc.windowFor(t, dur); a != nil {
 				mark(a.ID, alert.StateDuplicate)
@@ -365,6 +418,11 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 			continue
 		}
 		ap.changed = true
+		if m.Event.Identity != "" {
+			// Only the newest maxSeen stay (bound): see groupDoc.Seen.
+			seen[h] = true
+			doc.Seen = append(doc.Seen, h)
+		}
 		if a := doc.windowFor(t, dur); a != nil {
 			a.Count++
 			if t.Before(a.FirstSeen) {
@@ -373,14 +431,12 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 			if t.After(a.LastSeen) {
 				a.LastSeen = t
 			}
-			if len(a.Records) < maxRecordsPerAlert {
-				a.Records = append(a.Records, h)
-			}
 			ap.suppN++
 			mark(a.ID, alert.StateSuppressed)
 			continue
 		}
 		id := alertID(doc.ID, t)
+		ev, truncated := trimEvent(m.Event.Doc, maxEventSize)
 		sa := storedAlert{
 			Alert: alert.Alert{
 				ID:        id,
@@ -392,10 +448,10 @@ func (p *Pipeline) apply(doc *groupDoc, g *group, alreadyNew int) applied {
 				WindowEnd: t.Add(dur),
 				Group:     g.values,
 				Source:    m.Event.Source,
-				Event:     m.Event.Doc,
+				Truncated: truncated,
 			},
 			WindowStart: t,
-			Records:     []string{h},
+			Event:       ev,
 		}
 		held := g.rule.MaxSignals > 0 && alreadyNew+len(ap.created) >= g.rule.MaxSignals
 		sa.HeldBack = held

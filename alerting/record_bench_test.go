@@ -10,10 +10,10 @@ import (
 )
 
 // BenchmarkRecordIntoBusyGroup records one match into a group whose
-// document already holds the most alerts it keeps (20 closed and the open
-// one), each with its normalized event of a realistic Activity Log record:
-// the read, the change and the write of about 100 KB that a busy group
-// costs per invocation.
+// document already holds the most delivered alerts it keeps (20 closed and
+// the open one, the open one with the normalized event of a realistic
+// Activity Log record): the read, the change and the write that a busy
+// group costs per invocation.
 func BenchmarkRecordIntoBusyGroup(b *testing.B) {
 	p := newPipeline(b, memory.New(nil))
 	ctx := context.Background()

@@ -5,12 +5,12 @@
 // (alerts, suppression windows, delivery state) is up to the caller.
 //
 // There are only a few names here: [Item], [Tx], and the sentinel errors
-// [ErrNotFound], [ErrExists] and [ErrStale]. The stores have the same methods
+// [ErrNotFound], [ErrExists], [ErrStale] and [ErrInvalid]. The stores have the same methods
 // with the same semantics, and consumers declare the interface they need:
 //
-//	Get(ctx, id) (Item, error)                       // ErrNotFound
-//	Create(ctx, id, body) (etag, error)              // ErrExists
-//	Replace(ctx, id, body, etag) (newEtag, error)    // ErrStale, ErrNotFound
+//	Get(ctx, id) (Item, error)                       // ErrNotFound, ErrInvalid
+//	Create(ctx, id, body) (etag, error)              // ErrExists, ErrInvalid
+//	Replace(ctx, id, body, etag) (newEtag, error)    // ErrStale, ErrNotFound, ErrInvalid
 //	Pending(ctx, limit) ([]Item, error)
 //	Close() error
 //
@@ -25,9 +25,10 @@
 // number of seconds the document lives after its last write (Cosmos DB
 // per-item TTL), or -1 for never. An id is 1 to 1023 bytes of UTF-8 without
 // '/', '\', '?' or '#' (Cosmos DB's rules, applied by both stores). A call
-// that breaks these rules fails before any I/O with an error that is none of
-// the sentinels; so does Replace with an empty ETag, and Pending with a limit
-// below 1. An expired document is absent: Get and Replace say
+// that breaks these rules fails before any I/O with an error matching
+// [ErrInvalid]. Replace with an empty ETag, and Pending with a limit below
+// 1, fail before any I/O too, with an error that is none of the sentinels
+// (a programming error, not a document). An expired document is absent: Get and Replace say
 // ErrNotFound, Create succeeds, Pending skips it.
 //
 // A returned Body is semantically the JSON the caller wrote, not necessarily
@@ -107,4 +108,11 @@ var (
 	// current ETag differs from the one given: another write happened since
 	// that ETag was read. The document is unchanged; read it again and retry.
 	ErrStale = errors.New("store: document changed since it was read (stale ETag)")
+
+	// ErrInvalid is returned by Get, Create and Replace when the id or the
+	// body breaks the document rules above (too large, not an object, no
+	// "id" or "ttl", a bad id), before any I/O. It is permanent: the same
+	// call can never succeed, so a caller must not fail an invocation on it
+	// (the host would retry it forever).
+	ErrInvalid = doc.ErrInvalid
 )

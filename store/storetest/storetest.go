@@ -300,13 +300,21 @@ func testInvalidInput(t *testing.T, s Store) {
 			}
 		}
 	}
+	// A broken document rule is permanent: callers tell it by ErrInvalid.
+	invalid := func(t *testing.T, op string, err error) {
+		t.Helper()
+		noSentinel(t, op, err)
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("%s: error %v does not match store.ErrInvalid", op, err)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Create(ctx(t), tc.id, tc.body)
-			noSentinel(t, "Create", err)
+			invalid(t, "Create", err)
 			if tc.id != "" {
 				_, err = s.Replace(ctx(t), tc.id, tc.body, etag)
-				noSentinel(t, "Replace", err)
+				invalid(t, "Replace", err)
 			}
 		})
 	}
@@ -316,7 +324,7 @@ func testInvalidInput(t *testing.T, s Store) {
 	})
 	t.Run("get with invalid id", func(t *testing.T) {
 		_, err := s.Get(ctx(t), "a/b")
-		noSentinel(t, "Get", err)
+		invalid(t, "Get", err)
 	})
 	t.Run("pending with limit 0", func(t *testing.T) {
 		_, err := s.Pending(ctx(t), 0)

@@ -31,58 +31,75 @@ type Fields struct {
 	Pending bool
 }
 
-// CheckID reports whether id is usable as a document id.
+// ErrInvalid matches (errors.Is) every error CheckID and Check return: the
+// id or body breaks the document rules, so the same call can never
+// succeed (store.ErrInvalid).
+var ErrInvalid = errors.New("store: invalid document")
+
+// invalidError is a rule violation: its message is the problem alone, and
+// it matches ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(format string, args ...any) error {
+	return &invalidError{fmt.Sprintf(format, args...)}
+}
+
+// CheckID reports whether id is usable as a document id. Its errors match
+// ErrInvalid.
 func CheckID(id string) error {
 	switch {
 	case id == "":
-		return errors.New("empty id")
+		return invalid("empty id")
 	case len(id) > MaxIDSize:
-		return fmt.Errorf("id is %d bytes, more than %d", len(id), MaxIDSize)
+		return invalid("id is %d bytes, more than %d", len(id), MaxIDSize)
 	case !utf8.ValidString(id):
-		return errors.New("id is not valid UTF-8")
+		return invalid("id is not valid UTF-8")
 	case strings.ContainsAny(id, `/\?#`):
-		return fmt.Errorf("id %q contains one of / \\ ? #", id)
+		return invalid("id %q contains one of / \\ ? #", id)
 	}
 	return nil
 }
 
 // Check validates id and body (see package store for the rules) and returns
-// the fields the stores use. The error describes the first problem found and
-// never quotes the body.
+// the fields the stores use. The error describes the first problem found,
+// never quotes the body, and matches ErrInvalid.
 func Check(id string, body []byte) (Fields, error) {
 	var f Fields
 	if err := CheckID(id); err != nil {
 		return f, err
 	}
 	if len(body) > MaxBodySize {
-		return f, fmt.Errorf("body of %q is %d bytes, more than %d", id, len(body), MaxBodySize)
+		return f, invalid("body of %q is %d bytes, more than %d", id, len(body), MaxBodySize)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return f, fmt.Errorf("body of %q is not a JSON object", id)
+		return f, invalid("body of %q is not a JSON object", id)
 	}
 	if !jsonscan.Valid(trimmed) {
 		var top map[string]json.RawMessage
 		err := json.Unmarshal(trimmed, &top)
-		return f, fmt.Errorf("body of %q is not a JSON object: %v", id, err)
+		return f, invalid("body of %q is not a JSON object: %v", id, err)
 	}
 	top := topLevel(trimmed, "id", "ttl", "pending")
 	var bodyID string
 	if raw, ok := top["id"]; !ok {
-		return f, fmt.Errorf("body of %q has no top-level \"id\"", id)
+		return f, invalid("body of %q has no top-level \"id\"", id)
 	} else if err := json.Unmarshal(raw, &bodyID); err != nil {
-		return f, fmt.Errorf("body of %q: \"id\" is not a string", id)
+		return f, invalid("body of %q: \"id\" is not a string", id)
 	}
 	if bodyID != id {
-		return f, fmt.Errorf("body of %q has \"id\" %q", id, bodyID)
+		return f, invalid("body of %q has \"id\" %q", id, bodyID)
 	}
 	raw, ok := top["ttl"]
 	if !ok {
-		return f, fmt.Errorf("body of %q has no top-level \"ttl\" (seconds, or -1 for never)", id)
+		return f, invalid("body of %q has no top-level \"ttl\" (seconds, or -1 for never)", id)
 	}
 	ttl, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil || ttl == 0 || ttl < -1 || ttl > MaxTTL {
-		return f, fmt.Errorf("body of %q: \"ttl\" must be an integer from 1 to %d, or -1; got %s", id, MaxTTL, truncate(raw))
+		return f, invalid("body of %q: \"ttl\" must be an integer from 1 to %d, or -1; got %s", id, MaxTTL, truncate(raw))
 	}
 	f.TTL = ttl
 	f.Pending = string(top["pending"]) == "true"
