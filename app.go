@@ -15,6 +15,7 @@ import (
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/detect/ruleset"
+	"github.com/tripline/tripline/internal/packager"
 	"github.com/tripline/tripline/notify"
 	"github.com/tripline/tripline/store/bolt"
 	"github.com/tripline/tripline/store/cosmos"
@@ -121,17 +122,11 @@ func (d dispatcher) SendHeldBack(ctx context.Context, h alert.HeldBack) {
 	}
 }
 
-// Packaged configuration: `make package RULES=DIR EXCEPTIONS=FILE
-// OVERRIDES=FILE` puts these under the app root (internal/packager), and the
-// Functions host tells the handler where that is in FUNCTIONS_APP_ROOT_PATH.
-const (
-	packagedRules      = "config/rules"
-	packagedExceptions = "config/exceptions.toml"
-	packagedOverrides  = "config/overrides.toml"
-)
-
 // ruleSources is where rules come from for the settings: a setting (or
-// --rules) wins over the packaged file of the same kind.
+// --rules) wins over the packaged file of the same kind. Packaged files:
+// `make package RULES=DIR EXCEPTIONS=FILE OVERRIDES=FILE` puts them under the
+// app root (internal/packager), and the Functions host says where that is
+// in FUNCTIONS_APP_ROOT_PATH.
 type ruleSources struct {
 	rulesDir, rulesOrigin            string
 	exceptionsFile, exceptionsOrigin string
@@ -157,13 +152,13 @@ func sourcesFor(cfg alerting.Config, appRoot string, strict bool) ruleSources {
 		return ""
 	}
 	if s.rulesDir == "" {
-		s.rulesDir, s.rulesOrigin = packaged(packagedRules), "package"
+		s.rulesDir, s.rulesOrigin = packaged(packager.RulesPath), "package"
 	}
 	if s.exceptionsFile == "" {
-		s.exceptionsFile, s.exceptionsOrigin = packaged(packagedExceptions), "package"
+		s.exceptionsFile, s.exceptionsOrigin = packaged(packager.ExceptionsPath), "package"
 	}
 	if s.overridesFile == "" {
-		s.overridesFile, s.overridesOrigin = packaged(packagedOverrides), "package"
+		s.overridesFile, s.overridesOrigin = packaged(packager.OverridesPath), "package"
 	}
 	return s
 }
