@@ -218,7 +218,7 @@ func loadEngine(src ruleSources, notice func(string)) (*detect.Engine, *ruleset.
 		return nil, nil, fmt.Errorf("rules: %w", err)
 	}
 	for _, line := range set.SkipSummary() {
-		notice(line + " (not loaded; --strict refuses them)")
+		notice(line)
 	}
 	e, err := detect.NewEngine(set.Rules, set.Exceptions)
 	return e, set, err

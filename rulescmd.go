@@ -121,7 +121,11 @@ func checkRules(src ruleSources, paths []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "error %s\n      %s\n", v.File, strings.ReplaceAll(v.Err.Error(), "\n", "\n      "))
 		case v.Skip != "":
 			skipped++
-			fmt.Fprintf(stdout, "skip  %s  %s\n", v.File, v.Skip)
+			detail := ""
+			if v.SkipDetail != "" {
+				detail = " (" + v.SkipDetail + ")"
+			}
+			fmt.Fprintf(stdout, "skip  %s  %s%s\n", v.File, v.Skip, detail)
 		default:
 			loaded++
 			note := ""

@@ -171,21 +171,39 @@ type ruleFile struct {
 
 // SkipError is returned by ParseRule for a well-formed rule file that
 // Tripline cannot run: another rule type or query language, a dataset
-// Tripline does not produce, or a deprecated rule. Loaders skip such files
-// (counting them by Reason) instead of failing; a strict load refuses them.
+// Tripline does not produce, a key whose meaning Tripline does not
+// implement, or a deprecated rule. Loaders skip such files (counting them by
+// Reason) instead of failing; a strict load refuses them.
 type SkipError struct {
 	File string
 	// Reason is short and shared by every file skipped for the same cause,
-	// e.g. `rule type "eql"` or `dataset "aws.cloudtrail"`, so that skips
-	// can be summarized one line per reason.
+	// e.g. `rule type "eql"` or "dataset not produced by Tripline", so that
+	// skips can be summarized one line per reason.
 	Reason string
+	// Detail says which dataset, index patterns or key; "" when Reason says
+	// it all.
+	Detail string
 }
 
-// Error renders "file: skipped: reason".
+// Error renders "file: skipped: reason (detail)".
 func (e *SkipError) Error() string {
-	return e.File + ": skipped: " + e.Reason + " (Tripline runs query rules in kuery on " +
-		DatasetActivityLogs + " and " + DatasetPlatformLogs + ")"
+	msg := e.File + ": skipped: " + e.Reason
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg + "; Tripline runs query rules in kuery on " + DatasetActivityLogs + " and " + DatasetPlatformLogs
 }
+
+// Skip reasons that carry a detail.
+const (
+	SkipDataset = "dataset not produced by Tripline"
+	SkipIndex   = "index patterns cover no dataset Tripline produces"
+)
+
+// unsupportedKeys are [rule] keys that change what a rule matches or how its
+// alerts read, which Tripline does not implement: running the rule without
+// them would alert where Elastic does not, or differently.
+var unsupportedKeys = []string{"filters", "severity_mapping", "risk_score_mapping", "rule_name_override", "saved_id", "data_view_id"}
 
 // Datasets Tripline produces (ecs.DatasetActivityLogs and
 // ecs.DatasetPlatformLogs), repeated here so that the skip check reads as
@@ -210,20 +228,25 @@ var datasetTerm = regexp.MustCompile(`(?:event|data_stream)\.dataset\s*:\s*(\([^
 // skipped rather than reported as an error. A rule that names datasets runs
 // when one of them is Tripline's; a rule that names none runs unless its
 // index patterns all miss Tripline's indices (a rule with no index runs).
-func skipReason(maturity, typ, language, query string, index []string) string {
+func skipReason(maturity, typ, language, query string, index []string, keys map[string]any) (reason, detail string) {
 	if maturity == "deprecated" {
-		return "deprecated (metadata.maturity)"
+		return "deprecated (metadata.maturity)", ""
 	}
 	if typ != "" && typ != "query" {
-		return fmt.Sprintf("rule type %q", typ)
+		return fmt.Sprintf("rule type %q", typ), ""
 	}
 	if language != "" && language != "kuery" {
-		return fmt.Sprintf("language %q", language)
+		return fmt.Sprintf("language %q", language), ""
+	}
+	for _, k := range unsupportedKeys {
+		if _, ok := keys[k]; ok {
+			return "rule." + k + " is not supported", ""
+		}
 	}
 	var named []string
 	for _, m := range datasetTerm.FindAllStringSubmatch(query, -1) {
 		v := strings.TrimSuffix(strings.TrimPrefix(m[1], "("), ")")
-		for _, part := range regexp.MustCompile(`\s+or\s+`).Split(v, -1) {
+		for _, part := range orWord.Split(v, -1) {
 			if part = strings.Trim(strings.TrimSpace(part), `"`); part != "" {
 				named = append(named, part)
 			}
@@ -233,24 +256,26 @@ func skipReason(maturity, typ, language, query string, index []string) string {
 		for _, d := range named {
 			for _, ours := range []string{DatasetActivityLogs, DatasetPlatformLogs} {
 				if ok, _ := path.Match(d, ours); ok {
-					return ""
+					return "", ""
 				}
 			}
 		}
-		return fmt.Sprintf("dataset %q", named[0])
+		return SkipDataset, named[0]
 	}
 	if len(index) == 0 {
-		return ""
+		return "", ""
 	}
 	for _, pat := range index {
 		for _, ours := range ourIndices {
 			if ok, _ := path.Match(pat, ours); ok {
-				return ""
+				return "", ""
 			}
 		}
 	}
-	return fmt.Sprintf("index %q", strings.Join(index, ", "))
+	return SkipIndex, strings.Join(index, ", ")
 }
+
+var orWord = regexp.MustCompile(`\s+or\s+`)
 
 // RuleError is a problem in a rule file, positioned in that file.
 type RuleError struct {
@@ -292,18 +317,22 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 		Metadata struct {
 			Maturity string `toml:"maturity"`
 		} `toml:"metadata"`
-		Rule struct {
-			Type     string   `toml:"type"`
-			Language string   `toml:"language"`
-			Query    string   `toml:"query"`
-			Index    []string `toml:"index"`
-		} `toml:"rule"`
+		Rule map[string]any `toml:"rule"`
 	}
 	if _, err := toml.Decode(string(data), &head); err != nil {
 		return nil, tomlError(name, data, err)
 	}
-	if reason := skipReason(head.Metadata.Maturity, head.Rule.Type, head.Rule.Language, head.Rule.Query, head.Rule.Index); reason != "" {
-		return nil, &SkipError{File: name, Reason: reason}
+	text := func(k string) string { s, _ := head.Rule[k].(string); return s }
+	var index []string
+	if list, ok := head.Rule["index"].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok {
+				index = append(index, s)
+			}
+		}
+	}
+	if reason, detail := skipReason(head.Metadata.Maturity, text("type"), text("language"), text("query"), index, head.Rule); reason != "" {
+		return nil, &SkipError{File: name, Reason: reason, Detail: detail}
 	}
 	var f ruleFile
 	md, err := toml.Decode(string(data), &f)

@@ -78,8 +78,9 @@ type Verdict struct {
 	File string
 	// Rule is the loaded rule, nil when skipped or in error.
 	Rule *detect.Rule
-	// Skip is the reason the file was skipped ("" when not skipped).
-	Skip string
+	// Skip is the reason the file was skipped ("" when not skipped), and
+	// SkipDetail which dataset, index patterns or key (detect.SkipError).
+	Skip, SkipDetail string
 	// Err is the file's load error (nil when none).
 	Err error
 }
@@ -130,24 +131,52 @@ func (s *Set) Skipped() map[string]int {
 	return out
 }
 
-// SkipSummary renders Skipped one line per reason, most frequent first.
+// SkipSummary renders Skipped one line per reason, most frequent first,
+// with the most frequent details of the reason (datasets, index patterns).
 func (s *Set) SkipSummary() []string {
 	counts := s.Skipped()
-	reasons := make([]string, 0, len(counts))
-	for r := range counts {
-		reasons = append(reasons, r)
-	}
-	sort.Slice(reasons, func(i, j int) bool {
-		if counts[reasons[i]] != counts[reasons[j]] {
-			return counts[reasons[i]] > counts[reasons[j]]
+	details := map[string]map[string]int{}
+	for _, v := range s.Files {
+		if v.Skip != "" && v.SkipDetail != "" {
+			if details[v.Skip] == nil {
+				details[v.Skip] = map[string]int{}
+			}
+			details[v.Skip][v.SkipDetail]++
 		}
-		return reasons[i] < reasons[j]
-	})
+	}
+	reasons := byCount(counts)
 	out := make([]string, len(reasons))
 	for i, r := range reasons {
 		out[i] = fmt.Sprintf("skipped %d rule file(s): %s", counts[r], r)
+		if d := details[r]; len(d) > 0 {
+			var parts []string
+			keys := byCount(d)
+			for j, k := range keys {
+				if j == 5 {
+					parts = append(parts, fmt.Sprintf("%d more", len(keys)-5))
+					break
+				}
+				parts = append(parts, fmt.Sprintf("%s: %d", k, d[k]))
+			}
+			out[i] += " (" + strings.Join(parts, "; ") + ")"
+		}
 	}
 	return out
+}
+
+// byCount returns the keys of m, highest count first, then by name.
+func byCount(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
 }
 
 // Load applies the loading rule (package doc). It returns the Set even when
@@ -177,7 +206,7 @@ func Load(opts Options) (*Set, error) {
 		var se *detect.SkipError
 		switch {
 		case errors.As(err, &se):
-			v.Skip = se.Reason
+			v.Skip, v.SkipDetail = se.Reason, se.Detail
 			if opts.Strict {
 				v.Err = fmt.Errorf("%w (--strict)", err)
 				errs = append(errs, v.Err)

@@ -98,6 +98,7 @@ func TestSkipsByReasonAndStrict(t *testing.T) {
 		"noindex.toml":    rule("ok3", "no index, no dataset", `event.action:X`),
 		".git/skip.toml":  {Data: []byte("not toml at all [")},
 		"README.md":       {Data: []byte("not a rule")},
+		"mapping.toml":    rule("m", "promotes external alerts", `event.kind:alert`, `index = ["logs-*"]`, `[[rule.severity_mapping]]`, `field = "event.severity"`, `operator = "equals"`, `severity = "high"`, `value = "73"`),
 		"kql-broken.toml": rule("k", "other platform, KQL outside the subset", `event.dataset:okta.system and okta.target:{ alternate_id:x }`),
 	}
 	set, err := load(t, ruleset.Options{Trees: []ruleset.Tree{{FS: tree, Name: "elastic"}}})
@@ -112,8 +113,8 @@ func TestSkipsByReasonAndStrict(t *testing.T) {
 	}
 	want := map[string]int{
 		`rule type "eql"`: 1, `rule type "esql"`: 1, `rule type "new_terms"`: 1, `language "lucene"`: 1,
-		`dataset "aws.cloudtrail"`: 2, `dataset "okta.system"`: 1, `index "winlogbeat-*, logs-windows.*"`: 1,
-		"deprecated (metadata.maturity)": 1,
+		"dataset not produced by Tripline": 3, "index patterns cover no dataset Tripline produces": 1,
+		"deprecated (metadata.maturity)": 1, "rule.severity_mapping is not supported": 1,
 	}
 	skipped := set.Skipped()
 	if len(skipped) != len(want) {
@@ -124,11 +125,18 @@ func TestSkipsByReasonAndStrict(t *testing.T) {
 			t.Errorf("skipped[%s] = %d, want %d (all: %v)", k, skipped[k], n, skipped)
 		}
 	}
-	if s := set.SkipSummary(); len(s) != len(want) || s[0] != `skipped 2 rule file(s): dataset "aws.cloudtrail"` {
-		t.Errorf("summary = %q", s)
+	summary := set.SkipSummary()
+	if len(summary) != len(want) || summary[0] != `skipped 3 rule file(s): dataset not produced by Tripline (aws.cloudtrail: 2; okta.system: 1)` ||
+		summary[1] != `skipped 1 rule file(s): deprecated (metadata.maturity)` {
+		t.Errorf("summary = %q", summary)
 	}
-	if len(set.Files) != 12 {
-		t.Errorf("%d verdicts, want 12 (.git and README.md left out)", len(set.Files))
+	for _, v := range set.Files {
+		if v.File == "elastic/windows.toml" && v.SkipDetail != "winlogbeat-*, logs-windows.*" {
+			t.Errorf("windows.toml detail = %q", v.SkipDetail)
+		}
+	}
+	if len(set.Files) != 13 {
+		t.Errorf("%d verdicts, want 13 (.git and README.md left out)", len(set.Files))
 	}
 
 	_, err = load(t, ruleset.Options{Strict: true, Trees: []ruleset.Tree{{FS: tree, Name: "elastic"}}})
