@@ -203,7 +203,7 @@ const (
 // unsupportedKeys are [rule] keys that change what a rule matches or how its
 // alerts read, which Tripline does not implement: running the rule without
 // them would alert where Elastic does not, or differently.
-var unsupportedKeys = []string{"filters", "severity_mapping", "risk_score_mapping", "rule_name_override", "saved_id", "data_view_id"}
+var unsupportedKeys = []string{"filters", "exceptions_list", "severity_mapping", "risk_score_mapping", "rule_name_override", "saved_id", "data_view_id"}
 
 // Datasets Tripline produces (ecs.DatasetActivityLogs and
 // ecs.DatasetPlatformLogs), repeated here so that the skip check reads as
