@@ -8,7 +8,7 @@ BIN := bin/tripline
 # TESTFLAGS: extra go test flags, e.g. make test TESTFLAGS=-v to see every test's name (Cosmos ones included)
 TESTFLAGS ?=
 
-.PHONY: build run test test-short lint staticcheck ci bench cost package deploy destroy examples clean
+.PHONY: build run test test-short lint staticcheck ci bench cost package deploy destroy examples clean elastic-compat
 
 ## build: the binary the Functions host starts (host.json defaultExecutablePath), for this machine
 build:
@@ -51,14 +51,28 @@ PROFILE ?=
 cost:
 	$(GO) run ./tools/cost -rate $(RATE) $(if $(PROFILE),-profile $(PROFILE))
 
-## package: dist/tripline.zip with the layout `func azure functionapp publish` uploads
-package:
-	scripts/package.sh
+# RULES=DIR, EXCEPTIONS=FILE, OVERRIDES=FILE: your rule tree, exceptions and overrides, packaged under
+# config/ and loaded by the function at start (docs/rules.md)
+RULES ?=
+EXCEPTIONS ?=
+OVERRIDES ?=
 
-## deploy: provision one environment (TRIPLINE_ENV, default main): phase 1, publish, phase 2; see docs/deploy.md
+## package: dist/tripline.zip with the layout `func azure functionapp publish` uploads, plus RULES,
+## EXCEPTIONS and OVERRIDES when given
+package:
+	RULES="$(RULES)" EXCEPTIONS="$(EXCEPTIONS)" OVERRIDES="$(OVERRIDES)" scripts/package.sh
+
+## deploy: provision one environment (TRIPLINE_ENV, default main): phase 1, publish (with RULES,
+## EXCEPTIONS, OVERRIDES when given), phase 2; see docs/deploy.md
 deploy:
 	@command -v az >/dev/null || { echo "make deploy: the Azure CLI (az) is not installed; see docs/deploy.md" >&2; exit 1; }
-	scripts/deploy.sh
+	RULES="$(RULES)" EXCEPTIONS="$(EXCEPTIONS)" OVERRIDES="$(OVERRIDES)" scripts/deploy.sh
+
+## elastic-compat: load a checkout of Elastic's detection-rules (DIR=its rules/ folder or a part of it) as
+## Tripline loads TRIPLINE_RULES_DIR: how many load, why the rest are skipped
+elastic-compat:
+	@test -n "$(DIR)" || { echo "usage: make elastic-compat DIR=<detection-rules checkout>/rules"; exit 2; }
+	TRIPLINE_ELASTIC_RULES="$(abspath $(DIR))" $(GO) test -count=1 -run 'TestElasticCheckout' -v ./detect/ruleset/
 
 ## destroy: remove one environment (TRIPLINE_ENV) and only what its deployment created
 destroy:

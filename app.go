@@ -14,6 +14,8 @@ import (
 	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
+	"github.com/tripline/tripline/detect/ruleset"
+	"github.com/tripline/tripline/internal/packager"
 	"github.com/tripline/tripline/notify"
 	"github.com/tripline/tripline/store/bolt"
 	"github.com/tripline/tripline/store/cosmos"
@@ -31,6 +33,11 @@ type app struct {
 type appOptions struct {
 	stateFile string // overrides TRIPLINE_STATE_FILE
 	rulesDir  string // overrides TRIPLINE_RULES_DIR
+	// appRoot is the Function App folder holding packaged rules; default
+	// FUNCTIONS_APP_ROOT_PATH (set by the Functions host).
+	appRoot string
+	// notice receives start-up notices (skipped rules); default: the logger.
+	notice    func(string)
 	noDeliver bool
 	needStore bool
 	logger    *slog.Logger
@@ -55,13 +62,25 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 	if opts.stateFile != "" {
 		cfg.StateFile = opts.stateFile
 	}
-	engine, err := loadEngine(cfg)
-	if err != nil {
-		return nil, err
-	}
 	logger := opts.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	notice := opts.notice
+	if notice == nil {
+		notice = func(msg string) { logger.Info(msg) }
+	}
+	appRoot := opts.appRoot
+	if appRoot == "" {
+		appRoot = os.Getenv("FUNCTIONS_APP_ROOT_PATH")
+	}
+	src := sourcesFor(cfg, appRoot, false)
+	if opts.rulesDir != "" {
+		src.rulesOrigin = "--rules" // messages name what the user typed
+	}
+	engine, _, err := loadEngine(src, notice)
+	if err != nil {
+		return nil, err
 	}
 	a := &app{cfg: cfg}
 	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger}
@@ -100,30 +119,106 @@ func (d dispatcher) SendHeldBack(ctx context.Context, h alert.HeldBack) {
 	}
 }
 
-// loadEngine loads the built-in rules, extra rules and exceptions.
-func loadEngine(cfg Config) (*detect.Engine, error) {
-	all, err := detect.LoadRules(rules.FS)
+// ruleSources is where rules come from for the settings: a setting (or
+// --rules) wins over the packaged file of the same kind. Packaged files:
+// `make package RULES=DIR EXCEPTIONS=FILE OVERRIDES=FILE` puts them under the
+// app root (internal/packager), and the Functions host says where that is
+// in FUNCTIONS_APP_ROOT_PATH.
+type ruleSources struct {
+	rulesDir, rulesOrigin            string
+	exceptionsFile, exceptionsOrigin string
+	overridesFile, overridesOrigin   string
+	strict                           bool
+}
+
+func sourcesFor(cfg Config, appRoot string, strict bool) ruleSources {
+	s := ruleSources{
+		rulesDir: cfg.RulesDir, rulesOrigin: "TRIPLINE_RULES_DIR",
+		exceptionsFile: cfg.ExceptionsFile, exceptionsOrigin: "TRIPLINE_EXCEPTIONS_FILE",
+		overridesFile: cfg.OverridesFile, overridesOrigin: "TRIPLINE_OVERRIDES_FILE",
+		strict: strict,
+	}
+	if appRoot == "" {
+		return s
+	}
+	packaged := func(rel string) string {
+		p := filepath.Join(appRoot, filepath.FromSlash(rel))
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		return ""
+	}
+	if s.rulesDir == "" {
+		s.rulesDir, s.rulesOrigin = packaged(packager.RulesPath), "package"
+	}
+	if s.exceptionsFile == "" {
+		s.exceptionsFile, s.exceptionsOrigin = packaged(packager.ExceptionsPath), "package"
+	}
+	if s.overridesFile == "" {
+		s.overridesFile, s.overridesOrigin = packaged(packager.OverridesPath), "package"
+	}
+	return s
+}
+
+// loadRuleSet is the one loading rule of every command (package ruleset):
+// the built-in pack, the rules tree, overrides and exceptions. extra are
+// rule files or trees named on the command line (rules check). The Set is
+// returned with the error, so that rules check can show every verdict.
+func loadRuleSet(src ruleSources, extra ...string) (*ruleset.Set, error) {
+	opts := ruleset.Options{Builtin: rules.FS, Strict: src.strict}
+	var errs []error
+	if src.rulesDir != "" {
+		if st, err := os.Stat(src.rulesDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%s: %s is not a directory", src.rulesOrigin, src.rulesDir)
+		}
+		opts.Trees = append(opts.Trees, ruleset.Tree{FS: os.DirFS(src.rulesDir), Name: src.rulesDir, Origin: src.rulesOrigin})
+	}
+	for _, p := range extra {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case st.IsDir():
+			opts.Trees = append(opts.Trees, ruleset.Tree{FS: os.DirFS(p), Name: p, Origin: "command line"})
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			opts.Paths = append(opts.Paths, ruleset.PathFile{Name: p, Origin: "command line", Data: data})
+		}
+	}
+	readFile := func(path, origin string) *ruleset.File {
+		if path == "" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			return nil
+		}
+		return &ruleset.File{Name: path, Data: data}
+	}
+	opts.Exceptions = readFile(src.exceptionsFile, src.exceptionsOrigin)
+	opts.Overrides = readFile(src.overridesFile, src.overridesOrigin)
+	set, err := ruleset.Load(opts)
+	set.Problems = append(errs, set.Problems...)
+	return set, errors.Join(append(errs, err)...)
+}
+
+// loadEngine loads the rule set and compiles it; skips are reported to
+// notice one line per reason.
+func loadEngine(src ruleSources, notice func(string)) (*detect.Engine, *ruleset.Set, error) {
+	set, err := loadRuleSet(src)
 	if err != nil {
-		return nil, fmt.Errorf("built-in rules: %w", err)
+		return nil, nil, fmt.Errorf("rules: %w", err)
 	}
-	if cfg.RulesDir != "" {
-		extra, err := detect.LoadRuleDir(cfg.RulesDir)
-		if err != nil {
-			return nil, fmt.Errorf("TRIPLINE_RULES_DIR: %w", err)
-		}
-		all = append(all, extra...)
+	for _, line := range set.SkipSummary() {
+		notice(line)
 	}
-	var exceptions []detect.Exception
-	if cfg.ExceptionsFile != "" {
-		data, err := os.ReadFile(cfg.ExceptionsFile)
-		if err != nil {
-			return nil, fmt.Errorf("TRIPLINE_EXCEPTIONS_FILE: %w", err)
-		}
-		if exceptions, err = detect.LoadExceptions(cfg.ExceptionsFile, data); err != nil {
-			return nil, fmt.Errorf("TRIPLINE_EXCEPTIONS_FILE: %w", err)
-		}
-	}
-	return detect.NewEngine(all, exceptions)
+	e, err := detect.NewEngine(set.Rules, set.Exceptions)
+	return e, set, err
 }
 
 // pipelineStore is the store surface main needs: the pipeline's plus Close.

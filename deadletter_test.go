@@ -59,7 +59,7 @@ func TestDeadLetterCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := loadEngine(Config{})
+	engine, _, err := loadEngine(ruleSources{}, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

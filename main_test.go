@@ -68,6 +68,7 @@ func isolatedEnv(t testing.TB, extra map[string]string) map[string]string {
 		"TRIPLINE_PAGERDUTY_ROUTING_KEY": "",
 		"TRIPLINE_RULES_DIR":             "",
 		"TRIPLINE_EXCEPTIONS_FILE":       "",
+		"TRIPLINE_OVERRIDES_FILE":        "",
 		"XDG_STATE_HOME":                 t.TempDir(),
 		"EventHubName":                   "insights-activity-logs",
 		"EventHubConsumerGroup":          "tripline",

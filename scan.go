@@ -80,7 +80,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fh.Close()
 	}
 
-	a, err := newApp(ctx, appOptions{stateFile: *state, rulesDir: *rulesDir, noDeliver: *noDeliver, needStore: true})
+	a, err := newApp(ctx, appOptions{stateFile: *state, rulesDir: *rulesDir, noDeliver: *noDeliver, needStore: true, notice: func(msg string) { fmt.Fprintln(stderr, "tripline scan: "+msg) }})
 	if err != nil {
 		fmt.Fprintf(stderr, "tripline scan: %v\n", err)
 		return 1

@@ -26,6 +26,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (default 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT)")
+	rulesDir := fs.String("rules", "", "directory tree of rule files (default: TRIPLINE_RULES_DIR, else the app package's config/rules)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,7 +39,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		*addr = "127.0.0.1:" + port
 	}
-	a, err := newApp(ctx, appOptions{needStore: true, logger: logger})
+	a, err := newApp(ctx, appOptions{needStore: true, rulesDir: *rulesDir, logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "tripline serve: %v\n", err)
 		return 1

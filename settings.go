@@ -31,8 +31,9 @@ type Config struct {
 	AlertTTL          time.Duration `envconfig:"ALERT_TTL" default:"720h" desc:"How long alert documents are kept after their last change (Cosmos DB TTL)."`
 
 	// Rules
-	RulesDir       string `envconfig:"RULES_DIR" desc:"Directory of extra rule files (*.toml) loaded after the built-in pack."`
-	ExceptionsFile string `envconfig:"EXCEPTIONS_FILE" desc:"TOML file of per-rule exceptions (KQL queries); a record matching one is dropped."`
+	RulesDir       string `envconfig:"RULES_DIR" desc:"Directory tree of rule files (*.toml) loaded after the built-in pack; a rule with a built-in's rule_id replaces it, rules Tripline cannot run are skipped with a reason. In Azure: packaged with make package RULES=DIR."`
+	ExceptionsFile string `envconfig:"EXCEPTIONS_FILE" desc:"TOML file of per-rule exceptions (KQL queries); a record matching one is dropped. In Azure: packaged with make package EXCEPTIONS=FILE."`
+	OverridesFile  string `envconfig:"OVERRIDES_FILE" desc:"TOML file of per-rule overrides: disable a rule, or change its severity, risk_score, max_signals or alert_suppression, by rule_id. In Azure: packaged with make package OVERRIDES=FILE."`
 
 	// Notification channels
 	WebhookURL          Secret        `envconfig:"WEBHOOK_URL" desc:"Generic webhook URL (https; http only to loopback). Empty: channel off."`

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/BurntSushi/toml"
@@ -14,8 +12,10 @@ import (
 	"github.com/tripline/tripline/detect/kql"
 )
 
-// LoadRules parses every *.toml file at the root of fsys, in name order.
-// All problems of all files are reported together.
+// LoadRules parses every *.toml file at the root of fsys, in name order
+// (the built-in pack). All problems of all files are reported together, a
+// skipped rule (*SkipError) among them. Package ruleset loads the user's
+// rule trees.
 func LoadRules(fsys fs.FS) ([]*Rule, error) {
 	names, err := fs.Glob(fsys, "*.toml")
 	if err != nil {
@@ -38,39 +38,6 @@ func LoadRules(fsys fs.FS) ([]*Rule, error) {
 		rules = append(rules, r)
 	}
 	return rules, errors.Join(errs...)
-}
-
-// LoadRuleFiles parses the named files (rules check, extra rule dirs).
-func LoadRuleFiles(paths ...string) ([]*Rule, error) {
-	var rules []*Rule
-	var errs []error
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read rule: %w", err))
-			continue
-		}
-		r, err := ParseRule(p, data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rules = append(rules, r)
-	}
-	return rules, errors.Join(errs...)
-}
-
-// LoadRuleDir parses every *.toml file of a directory.
-func LoadRuleDir(dir string) ([]*Rule, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, "*.toml"))
-	if err != nil {
-		return nil, err
-	}
-	if len(matches) == 0 {
-		return nil, fmt.Errorf("rules directory %s has no *.toml files", dir)
-	}
-	sort.Strings(matches)
-	return LoadRuleFiles(matches...)
 }
 
 // LoadExceptions reads an exceptions file:

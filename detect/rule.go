@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,11 +16,14 @@ import (
 )
 
 // Rule is one Elastic detection-rules TOML file, parsed and compiled.
-// Only type "query" with language "kuery" is supported; keys Tripline does
-// not use are kept in Extra, never rejected.
+// Only type "query" with language "kuery" is supported (others are
+// *SkipError); keys Tripline does not use are kept in Extra, never rejected.
 type Rule struct {
 	// File is the name the rule was loaded from (for messages).
 	File string
+	// Origin says where the rule came from ("built-in", a rules directory,
+	// the app package), for rule listings; set by the loader.
+	Origin string
 
 	ID          string
 	Name        string
@@ -93,39 +97,185 @@ type RuleTest struct {
 // DefaultSuppressionWindow applies when a rule has no alert_suppression.
 const DefaultSuppressionWindow = 5 * time.Minute
 
+// SuppressionSpec is Elastic's [rule.alert_suppression] table as written
+// (also the alert_suppression of an override).
+type SuppressionSpec struct {
+	GroupBy  []string `toml:"group_by"`
+	Duration *struct {
+		Value int    `toml:"value"`
+		Unit  string `toml:"unit"`
+	} `toml:"duration"`
+	MissingFieldsStrategy string `toml:"missing_fields_strategy"`
+}
+
+// Build checks the table and returns the Suppression it describes; a
+// missing duration is DefaultSuppressionWindow. fail receives each problem
+// with the TOML key it concerns.
+func (s *SuppressionSpec) Build(fail func(key, msg string)) Suppression {
+	out := Suppression{Duration: DefaultSuppressionWindow, SuppressMissing: true, GroupBy: s.GroupBy}
+	if len(s.GroupBy) > 3 {
+		fail("group_by", "alert_suppression.group_by takes at most 3 fields (as in Elastic)")
+	}
+	if s.Duration != nil {
+		d, err := suppressionDuration(s.Duration.Value, s.Duration.Unit)
+		if err != nil {
+			fail("unit", err.Error())
+		}
+		out.Duration = d
+	}
+	switch s.MissingFieldsStrategy {
+	case "", "suppress":
+	case "doNotSuppress":
+		out.SuppressMissing = false
+	default:
+		fail("missing_fields_strategy", fmt.Sprintf("missing_fields_strategy %q must be suppress or doNotSuppress", s.MissingFieldsStrategy))
+	}
+	return out
+}
+
+// ValidSeverity reports whether s is one of Elastic's severities.
+func ValidSeverity(s string) bool {
+	switch s {
+	case "low", "medium", "high", "critical":
+		return true
+	}
+	return false
+}
+
 type ruleFile struct {
 	Metadata map[string]any `toml:"metadata"`
 	Rule     struct {
-		RuleID           string   `toml:"rule_id"`
-		Name             string   `toml:"name"`
-		Description      string   `toml:"description"`
-		Type             string   `toml:"type"`
-		Language         string   `toml:"language"`
-		Query            string   `toml:"query"`
-		Severity         string   `toml:"severity"`
-		RiskScore        int      `toml:"risk_score"`
-		From             string   `toml:"from"`
-		Interval         string   `toml:"interval"`
-		MaxSignals       int      `toml:"max_signals"`
-		Index            []string `toml:"index"`
-		Tags             []string `toml:"tags"`
-		References       []string `toml:"references"`
-		FalsePositives   []string `toml:"false_positives"`
-		Note             string   `toml:"note"`
-		Threat           []Threat `toml:"threat"`
-		AlertSuppression *struct {
-			GroupBy  []string `toml:"group_by"`
-			Duration *struct {
-				Value int    `toml:"value"`
-				Unit  string `toml:"unit"`
-			} `toml:"duration"`
-			MissingFieldsStrategy string `toml:"missing_fields_strategy"`
-		} `toml:"alert_suppression"`
+		RuleID           string           `toml:"rule_id"`
+		Name             string           `toml:"name"`
+		Description      string           `toml:"description"`
+		Type             string           `toml:"type"`
+		Language         string           `toml:"language"`
+		Query            string           `toml:"query"`
+		Severity         string           `toml:"severity"`
+		RiskScore        int              `toml:"risk_score"`
+		From             string           `toml:"from"`
+		Interval         string           `toml:"interval"`
+		MaxSignals       int              `toml:"max_signals"`
+		Index            []string         `toml:"index"`
+		Tags             []string         `toml:"tags"`
+		References       []string         `toml:"references"`
+		FalsePositives   []string         `toml:"false_positives"`
+		Note             string           `toml:"note"`
+		Threat           []Threat         `toml:"threat"`
+		AlertSuppression *SuppressionSpec `toml:"alert_suppression"`
 	} `toml:"rule"`
 	Tripline struct {
 		Tests []RuleTest `toml:"tests"`
 	} `toml:"tripline"`
 }
+
+// SkipError is returned by ParseRule for a well-formed rule file that
+// Tripline cannot run: another rule type or query language, a dataset
+// Tripline does not produce, a key whose meaning Tripline does not
+// implement, or a deprecated rule. Loaders skip such files (counting them by
+// Reason) instead of failing; a strict load refuses them.
+type SkipError struct {
+	File string
+	// Reason is short and shared by every file skipped for the same cause,
+	// e.g. `rule type "eql"` or "dataset not produced by Tripline", so that
+	// skips can be summarized one line per reason.
+	Reason string
+	// Detail says which dataset, index patterns or key; "" when Reason says
+	// it all.
+	Detail string
+}
+
+// Error renders "file: skipped: reason (detail)".
+func (e *SkipError) Error() string {
+	msg := e.File + ": skipped: " + e.Reason
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg + "; Tripline runs query rules in kuery on " + DatasetActivityLogs + " and " + DatasetPlatformLogs
+}
+
+// Skip reasons that carry a detail.
+const (
+	SkipDataset = "dataset not produced by Tripline"
+	SkipIndex   = "index patterns cover no dataset Tripline produces"
+)
+
+// unsupportedKeys are [rule] keys that change what a rule matches or how its
+// alerts read, which Tripline does not implement: running the rule without
+// them would alert where Elastic does not, or differently.
+var unsupportedKeys = []string{"filters", "exceptions_list", "severity_mapping", "risk_score_mapping", "rule_name_override", "saved_id", "data_view_id"}
+
+// Datasets Tripline produces (ecs.DatasetActivityLogs and
+// ecs.DatasetPlatformLogs), repeated here so that the skip check reads as
+// one table.
+const (
+	DatasetActivityLogs = "azure.activitylogs"
+	DatasetPlatformLogs = "azure.platformlogs"
+)
+
+// ourIndices are index names of Tripline's datasets as Elastic's azure
+// integration writes them (logs-<dataset>-<namespace>), to test a rule's
+// index patterns against.
+var ourIndices = []string{"logs-" + DatasetActivityLogs + "-default", "logs-" + DatasetPlatformLogs + "-default"}
+
+// datasetTerm finds `event.dataset:` and `data_stream.dataset:` terms of a
+// query with their value or parenthesized value list.
+var datasetTerm = regexp.MustCompile(`(?:event|data_stream)\.dataset\s*:\s*(\([^)]*\)|"[^"]*"|[^\s()]+)`)
+
+// skipReason says why a well-formed rule cannot run here, or "" when it can.
+// The dataset test reads the query text, not its compiled form, so that a
+// rule for another platform whose KQL lies outside Tripline's subset is
+// skipped rather than reported as an error. A rule that names datasets runs
+// when one of them is Tripline's; a rule that names none runs unless its
+// index patterns all miss Tripline's indices (a rule with no index runs).
+func skipReason(maturity, typ, language, query string, index []string, keys map[string]any) (reason, detail string) {
+	if maturity == "deprecated" {
+		return "deprecated (metadata.maturity)", ""
+	}
+	if typ != "" && typ != "query" {
+		return fmt.Sprintf("rule type %q", typ), ""
+	}
+	if language != "" && language != "kuery" {
+		return fmt.Sprintf("language %q", language), ""
+	}
+	for _, k := range unsupportedKeys {
+		if _, ok := keys[k]; ok {
+			return "rule." + k + " is not supported", ""
+		}
+	}
+	var named []string
+	for _, m := range datasetTerm.FindAllStringSubmatch(query, -1) {
+		v := strings.TrimSuffix(strings.TrimPrefix(m[1], "("), ")")
+		for _, part := range orWord.Split(v, -1) {
+			if part = strings.Trim(strings.TrimSpace(part), `"`); part != "" {
+				named = append(named, part)
+			}
+		}
+	}
+	if len(named) > 0 {
+		for _, d := range named {
+			for _, ours := range []string{DatasetActivityLogs, DatasetPlatformLogs} {
+				if ok, _ := path.Match(d, ours); ok {
+					return "", ""
+				}
+			}
+		}
+		return SkipDataset, named[0]
+	}
+	if len(index) == 0 {
+		return "", ""
+	}
+	for _, pat := range index {
+		for _, ours := range ourIndices {
+			if ok, _ := path.Match(pat, ours); ok {
+				return "", ""
+			}
+		}
+	}
+	return SkipIndex, strings.Join(index, ", ")
+}
+
+var orWord = regexp.MustCompile(`\s+or\s+`)
 
 // RuleError is a problem in a rule file, positioned in that file.
 type RuleError struct {
@@ -156,21 +306,38 @@ func (e *RuleError) Error() string {
 }
 
 // ParseRule parses one rule file. name is used in messages only; ParseRule
-// does no I/O. Every problem of the file is reported (errors.Join of
-// *RuleError), the KQL query is compiled here, so a rule that loads is a rule
-// that runs.
+// does no I/O. A well-formed rule Tripline cannot run yields a *SkipError
+// (see skipReason); otherwise every problem of the file is reported
+// (errors.Join of *RuleError). The KQL query is compiled here, so a rule
+// that loads is a rule that runs.
 func ParseRule(name string, data []byte) (*Rule, error) {
+	// First only what decides whether the rule can run here: a rule of
+	// another type may carry keys of shapes this struct does not expect.
+	var head struct {
+		Metadata struct {
+			Maturity string `toml:"maturity"`
+		} `toml:"metadata"`
+		Rule map[string]any `toml:"rule"`
+	}
+	if _, err := toml.Decode(string(data), &head); err != nil {
+		return nil, tomlError(name, data, err)
+	}
+	text := func(k string) string { s, _ := head.Rule[k].(string); return s }
+	var index []string
+	if list, ok := head.Rule["index"].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok {
+				index = append(index, s)
+			}
+		}
+	}
+	if reason, detail := skipReason(head.Metadata.Maturity, text("type"), text("language"), text("query"), index, head.Rule); reason != "" {
+		return nil, &SkipError{File: name, Reason: reason, Detail: detail}
+	}
 	var f ruleFile
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
-		re := &RuleError{File: name, Msg: "TOML: " + err.Error()}
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			re.Line, re.Column = pe.Position.Line, pe.Position.Col
-			re.Msg = "TOML: " + pe.Message
-			re.Source = lineAt(data, pe.Position.Line)
-		}
-		return nil, re
+		return nil, tomlError(name, data, err)
 	}
 	r := &Rule{
 		File:        name,
@@ -214,15 +381,15 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	if r.Name == "" {
 		fail("name", "rule.name is required")
 	}
-	if r.Type != "query" {
-		fail("type", fmt.Sprintf("rule.type %q is not supported (only \"query\")", r.Type))
+	// Other types and languages are SkipErrors (skipReason); here they
+	// can only be missing.
+	if r.Type == "" {
+		fail("rule_id", `rule.type is required ("query")`)
 	}
-	if r.Language != "kuery" {
-		fail("language", fmt.Sprintf("rule.language %q is not supported (only \"kuery\")", r.Language))
+	if r.Language == "" {
+		fail("rule_id", `rule.language is required ("kuery")`)
 	}
-	switch r.Severity {
-	case "low", "medium", "high", "critical":
-	default:
+	if !ValidSeverity(r.Severity) {
 		fail("severity", fmt.Sprintf("rule.severity %q must be low, medium, high or critical", r.Severity))
 	}
 	if r.RiskScore < 0 || r.RiskScore > 100 {
@@ -230,24 +397,7 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	}
 	r.Suppression = Suppression{Duration: DefaultSuppressionWindow, SuppressMissing: true}
 	if s := f.Rule.AlertSuppression; s != nil {
-		r.Suppression.GroupBy = s.GroupBy
-		if len(s.GroupBy) > 3 {
-			fail("group_by", "rule.alert_suppression.group_by takes at most 3 fields (as in Elastic)")
-		}
-		if s.Duration != nil {
-			d, err := suppressionDuration(s.Duration.Value, s.Duration.Unit)
-			if err != nil {
-				fail("unit", err.Error())
-			}
-			r.Suppression.Duration = d
-		}
-		switch s.MissingFieldsStrategy {
-		case "", "suppress":
-		case "doNotSuppress":
-			r.Suppression.SuppressMissing = false
-		default:
-			fail("missing_fields_strategy", fmt.Sprintf("missing_fields_strategy %q must be suppress or doNotSuppress", s.MissingFieldsStrategy))
-		}
+		r.Suppression = s.Build(func(key, msg string) { fail(key, "rule."+msg) })
 	}
 	if r.Type == "query" && r.Language == "kuery" {
 		q, err := kql.Compile(r.QueryText)
@@ -260,6 +410,17 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 		return nil, errors.Join(errs...)
 	}
 	return r, nil
+}
+
+func tomlError(name string, data []byte, err error) error {
+	re := &RuleError{File: name, Msg: "TOML: " + err.Error()}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		re.Line, re.Column = pe.Position.Line, pe.Position.Col
+		re.Msg = "TOML: " + pe.Message
+		re.Source = lineAt(data, pe.Position.Line)
+	}
+	return re
 }
 
 // FirstSteps returns up to n list items of the note's first triage or

@@ -107,8 +107,9 @@ var requiredRoles = []string{
 var notSetInAzure = map[string]string{
 	"TRIPLINE_COSMOS_KEY":      "key auth is for local emulators only; the Cosmos DB account has disableLocalAuth and the app uses its identity (must never be set in Azure)",
 	"TRIPLINE_STATE_FILE":      "the embedded file store is only used without TRIPLINE_COSMOS_ENDPOINT; Flex instances have ephemeral per-instance disks, so Azure always uses Cosmos DB",
-	"TRIPLINE_RULES_DIR":       "extra rule files are not part of the deployment package (host.json, bin/tripline, function.json only); the built-in pack is embedded in the binary",
-	"TRIPLINE_EXCEPTIONS_FILE": "same as TRIPLINE_RULES_DIR: the file would have to be in the package, which carries no data files",
+	"TRIPLINE_RULES_DIR":       "your rules travel in the package (make package RULES=DIR, config/rules) and the handler finds them through FUNCTIONS_APP_ROOT_PATH; the setting would point away from them",
+	"TRIPLINE_EXCEPTIONS_FILE": "same as TRIPLINE_RULES_DIR: packaged as config/exceptions.toml (make package EXCEPTIONS=FILE)",
+	"TRIPLINE_OVERRIDES_FILE":  "same as TRIPLINE_RULES_DIR: packaged as config/overrides.toml (make package OVERRIDES=FILE)",
 }
 
 // mustNotBeSet are app settings that break or are rejected on Flex

@@ -17,6 +17,10 @@
 #   TRIPLINE_AKS_CLUSTER_IDS, TRIPLINE_CHANNEL_SECRETS_IN_VAULT, TRIPLINE_COST_PROFILE, and the
 #   channel secrets TRIPLINE_WEBHOOK_URL, TRIPLINE_WEBHOOK_SECRET, TRIPLINE_TEAMS_WEBHOOK_URL,
 #   TRIPLINE_SLACK_WEBHOOK_URL, TRIPLINE_PAGERDUTY_ROUTING_KEY.
+#   RULES=DIR, EXCEPTIONS=FILE, OVERRIDES=FILE (make deploy RULES=DIR ...): your
+#   rule files, exceptions and overrides go into the package (scripts/package.sh)
+#   and the package is deployed as a zip (az functionapp deployment source
+#   config-zip), since Core Tools' publish uploads only what .funcignore keeps.
 # Requires: Azure CLI (with Bicep), Azure Functions Core Tools 4.x, Go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,7 +91,11 @@ phase1() {
 }
 
 publish() {
-  func azure functionapp publish "$APP" --custom
+  if [ -n "${RULES:-}${EXCEPTIONS:-}${OVERRIDES:-}" ]; then
+    az functionapp deployment source config-zip --resource-group "$TRIPLINE_RESOURCE_GROUP" --name "$APP" --src dist/tripline.zip --output none
+  else
+    func azure functionapp publish "$APP" --custom
+  fi
 }
 
 phase2() {
@@ -98,8 +106,13 @@ echo "==> phase 1: infrastructure (deployment $DEPLOYMENT, resource group $TRIPL
 phase1
 APP="$(az deployment sub show --name "$DEPLOYMENT" --query properties.outputs.functionAppName.value --output tsv)"
 
-echo "==> build: bin/tripline (linux/amd64)"
-GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o bin/tripline .
+if [ -n "${RULES:-}${EXCEPTIONS:-}${OVERRIDES:-}" ]; then
+  echo "==> package: bin/tripline (linux/amd64) with your rules (RULES=${RULES:-} EXCEPTIONS=${EXCEPTIONS:-} OVERRIDES=${OVERRIDES:-})"
+  scripts/package.sh dist/tripline.zip
+else
+  echo "==> build: bin/tripline (linux/amd64)"
+  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o bin/tripline .
+fi
 
 echo "==> publish: $APP"
 retry 3 publish

@@ -32,11 +32,15 @@ const (
 var ErrNotAzureRecord = errors.New("not an Azure activity, Event Grid or resource-log record")
 
 // Normalize decodes one raw record and maps it to the ECS document Elastic's
-// azure integration would produce (reference: azure-log-formats.md §2).
+// azure integration would produce (the ingest pipelines of its activitylogs
+// and platformlogs data streams, elastic/integrations,
+// packages/azure/data_stream/{activitylogs,platformlogs}/elasticsearch/ingest_pipeline/default.yml).
 // Dispatch is per record, never per message:
 //   - Event Grid events (Event Grid or CloudEvents schema) for
 //     Microsoft.Resources.* become activity-log-shaped records;
-//   - resource logs of AKS categories become azure.platformlogs, with a JSON
+//   - resource logs (a category that is not an Activity Log category: AKS's
+//     kube-audit, FunctionAppLogs, OperationalLogs, ...) become
+//     azure.platformlogs, with or without operationName, a JSON
 //     properties.log parsed under azure.platformlogs.properties.log;
 //   - everything carrying operationName otherwise is an Activity Log record.
 func Normalize(raw []byte) (*Event, error) {
@@ -73,7 +77,8 @@ func isEventGrid(rec map[string]any) bool {
 }
 
 // isResourceLog recognises resource logs other than the Activity Log: they
-// carry a category that is not an Activity Log category, and no identity.
+// carry a category that is not one of the Activity Log's. Elastic routes
+// them to the platformlogs data stream whatever service wrote them.
 func isResourceLog(rec map[string]any) bool {
 	cat := str(rec["category"])
 	if cat == "" {
@@ -84,9 +89,7 @@ func isResourceLog(rec map[string]any) bool {
 		"recommendation", "policy", "write", "delete", "action":
 		return false
 	}
-	props, _ := rec["properties"].(map[string]any)
-	_, hasLog := props["log"]
-	return hasLog || strings.HasPrefix(strings.ToLower(cat), "kube-") || str(rec["ccpNamespace"]) != ""
+	return true
 }
 
 // normalizeActivityLog maps an Activity Log record (resource-log schema, as
@@ -164,6 +167,8 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 			delete(p, "statusMessage")
 		}
 		if len(p) > 0 {
+			parseBodies(p)
+			keywordLeaves(p)
 			al["properties"] = p
 		}
 	}
@@ -175,16 +180,7 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 		}
 	}
 
-	// event.outcome: resultType when success/failure, else properties.result.
-	outcome := strings.ToLower(resultType)
-	if outcome != "success" && outcome != "failure" {
-		outcome = ""
-		if props != nil {
-			if r := strings.ToLower(str(props["result"])); r == "success" || r == "failure" || r == "unknown" {
-				outcome = r
-			}
-		}
-	}
+	outcome := eventOutcome(resultType, props)
 	if outcome != "" {
 		event["outcome"] = outcome
 	}
@@ -209,158 +205,6 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 	ev := &Event{Doc: doc, Time: ts}
 	ev.Identity = armIdentity(str(rec["correlationId"]), opName, outcome, str(rec["resourceId"]), raw)
 	return ev
-}
-
-// normalizeEventGrid maps a Microsoft.Resources.* Event Grid event onto the
-// Activity Log's fields, so that the same rules fire on it: the operation
-// name is upper-cased (as the Activity Log streams it), the event type's
-// Success/Failure becomes the outcome.
-func normalizeEventGrid(ev map[string]any, raw []byte) (*Event, error) {
-	typ := str(ev["eventType"])
-	when := str(ev["eventTime"])
-	if _, ok := ev["specversion"]; ok {
-		typ, when = str(ev["type"]), str(ev["time"])
-	}
-	data := asObject(ev["data"])
-	if data == nil {
-		return nil, errors.New("Event Grid event without data")
-	}
-	op := str(data["operationName"])
-	if !strings.HasPrefix(typ, "Microsoft.Resources.") || op == "" {
-		return nil, errors.New("Event Grid event " + strconvQuote(typ) + " is not an Azure Resource Manager operation")
-	}
-	resultType := ""
-	switch {
-	case strings.HasSuffix(typ, "Success"):
-		resultType = "Success"
-	case strings.HasSuffix(typ, "Failure"):
-		resultType = "Failure"
-	case strings.HasSuffix(typ, "Cancel"):
-		resultType = "Cancel"
-	}
-	rec := map[string]any{
-		"time":          when,
-		"operationName": strings.ToUpper(op),
-		"category":      "Administrative",
-		"resultType":    resultType,
-		"correlationId": data["correlationId"],
-		"tenantId":      data["tenantId"],
-		"properties": map[string]any{
-			"eventCategory": "Administrative",
-			"entity":        data["resourceUri"],
-			"message":       op,
-			"status":        data["status"],
-		},
-	}
-	if status := str(data["status"]); status != "" {
-		rec["resultSignature"] = status
-	}
-	resource := str(data["resourceUri"])
-	if resource == "" {
-		resource = str(ev["subject"])
-	}
-	rec["resourceId"] = resource
-	identity := map[string]any{}
-	if a, ok := data["authorization"].(map[string]any); ok {
-		identity["authorization"] = a
-	}
-	if c, ok := data["claims"].(map[string]any); ok {
-		identity["claims"] = c
-	}
-	rec["identity"] = identity
-	if hr, ok := data["httpRequest"].(map[string]any); ok && str(hr["clientIpAddress"]) != "" {
-		rec["callerIpAddress"] = hr["clientIpAddress"]
-	} else if c, ok := data["claims"].(map[string]any); ok && str(c["ipaddr"]) != "" {
-		rec["callerIpAddress"] = c["ipaddr"]
-	}
-	out := normalizeActivityLog(rec, raw)
-	out.Source = SourceEventGrid
-	return out, nil
-}
-
-// normalizePlatformLog maps a resource log (AKS control-plane categories)
-// onto azure.platformlogs; a JSON properties.log (Kubernetes audit events) is
-// parsed under azure.platformlogs.properties.log, as Elastic's pipeline does.
-func normalizePlatformLog(rec map[string]any, raw []byte) (*Event, error) {
-	pl := map[string]any{}
-	doc := map[string]any{
-		"data_stream": map[string]any{"dataset": DatasetPlatformLogs, "type": "logs", "namespace": "default"},
-		"cloud":       map[string]any{"provider": "azure"},
-		"azure":       map[string]any{"platformlogs": pl},
-	}
-	event := map[string]any{"dataset": DatasetPlatformLogs, "kind": "event"}
-	doc["event"] = event
-	for k, v := range rec {
-		switch k {
-		case "time", "resourceId", "properties":
-		case "operationName":
-			pl["operation_name"] = v
-			event["action"] = v
-		case "category":
-			pl["category"] = v
-		case "resultType":
-			pl["result_type"] = v
-		case "ccpNamespace":
-			pl["ccp_namespace"] = v
-		default:
-			pl[k] = v
-		}
-	}
-	ts := parseTime(str(rec["time"]))
-	if !ts.IsZero() {
-		doc["@timestamp"] = ts.Format(time.RFC3339Nano)
-	}
-	if id := str(rec["resourceId"]); id != "" {
-		setResource(doc, id)
-	}
-	ev := &Event{Doc: doc, Time: ts, Source: SourcePlatformLog}
-	props := asObject(rec["properties"])
-	if props != nil {
-		// props is this record's own decoded map: used as it is.
-		p := props
-		pl["properties"] = p
-		if logText, ok := props["log"].(string); ok {
-			audit, err := decodeObject([]byte(logText))
-			if err == nil {
-				p["log"] = audit
-				if isAuditEvent(audit) {
-					ev.Source = SourceKubeAudit
-					ev.Identity = "audit:" + str(audit["auditID"])
-					if t := parseTime(str(audit["requestReceivedTimestamp"])); !t.IsZero() {
-						ev.Time = t
-					}
-					setAuditContext(doc, audit)
-				}
-			} else {
-				// Component logs are plain text: keep them as the message.
-				delete(p, "log")
-				doc["message"] = logText
-			}
-		}
-	}
-	if ev.Identity == "" || ev.Identity == "audit:" {
-		ev.Identity = "raw:" + digest(raw)
-	}
-	return ev, nil
-}
-
-func isAuditEvent(m map[string]any) bool {
-	return str(m["auditID"]) != "" && str(m["verb"]) != ""
-}
-
-// setAuditContext fills the ECS user/source fields from an audit event.
-func setAuditContext(doc map[string]any, audit map[string]any) {
-	if u, ok := audit["user"].(map[string]any); ok {
-		if name := str(u["username"]); name != "" {
-			doc["user"] = map[string]any{"name": name}
-			doc["related"] = map[string]any{"user": []any{name}}
-		}
-	}
-	if ips, ok := audit["sourceIPs"].([]any); ok && len(ips) > 0 {
-		if ip := str(ips[0]); ip != "" {
-			setSourceIP(doc, ip)
-		}
-	}
 }
 
 // Renames Elastic's azure pipeline applies (reference §2.2), declared here
@@ -499,6 +343,22 @@ func setSourceIP(doc map[string]any, v string) {
 		return
 	}
 	doc["source"] = map[string]any{"address": v}
+}
+
+// eventOutcome is Elastic's event.outcome: resultType lower-cased when it
+// is success or failure in any case; otherwise properties.result only when
+// it is exactly success, failure or unknown (the pipeline's condition is
+// case-sensitive: "Success" there gives no outcome).
+func eventOutcome(resultType string, props map[string]any) string {
+	if o := strings.ToLower(resultType); o == "success" || o == "failure" {
+		return o
+	}
+	if props != nil {
+		if r, ok := props["result"].(string); ok && (r == "success" || r == "failure" || r == "unknown") {
+			return r
+		}
+	}
+	return ""
 }
 
 func eventType(category string) string {

@@ -3,6 +3,7 @@ package kql
 import (
 	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,15 +39,16 @@ func readKQLRule(t *testing.T, path string) ruleFile {
 	return r
 }
 
-// TestElasticAzureRules compiles every Elastic azure query rule saved under
-// testdata/elastic and compares the printed trees with a golden file.
-func TestElasticAzureRules(t *testing.T) {
-	files, err := filepath.Glob("testdata/elastic/*.toml")
+// TestElasticFormatRules compiles every rule file under testdata/rules (test
+// vectors written for this project in Elastic's format) and compares the
+// printed trees with a golden file.
+func TestElasticFormatRules(t *testing.T) {
+	files, err := filepath.Glob("testdata/rules/*.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 25 {
-		t.Fatalf("found %d rule files, want at least 25", len(files))
+	if len(files) < 12 {
+		t.Fatalf("found %d rule files, want at least 12", len(files))
 	}
 	var golden strings.Builder
 	for _, path := range files {
@@ -55,9 +57,6 @@ func TestElasticAzureRules(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if r.Rule.Type != "query" || r.Rule.Language != "kuery" {
 				t.Fatalf("type %q language %q, want query/kuery", r.Rule.Type, r.Rule.Language)
-			}
-			if !strings.Contains(r.Rule.Query, "azure.activitylogs") && !strings.Contains(r.Rule.Query, "azure.platformlogs") {
-				t.Fatalf("query does not target azure.activitylogs or azure.platformlogs")
 			}
 			q, err := Compile(r.Rule.Query)
 			if err != nil {
@@ -74,11 +73,46 @@ func TestElasticAzureRules(t *testing.T) {
 	}
 	want, err := os.ReadFile(goldenPath)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestElasticAzureRules -update-kql to create it)", err)
+		t.Fatalf("%v (run go test -run TestElasticFormatRules -update-kql to create it)", err)
 	}
 	if got := golden.String(); got != string(want) {
 		t.Errorf("printed trees differ from %s (rerun with -update-kql after checking the change):\n%s",
 			goldenPath, firstDiff(got, string(want)))
+	}
+}
+
+// TestElasticCheckoutQueries (opt-in) compiles the query of every
+// type = "query", language = "kuery" rule on azure.activitylogs or
+// azure.platformlogs in a checkout of Elastic's detection-rules named by
+// TRIPLINE_ELASTIC_RULES (its rules/ folder or a part of it).
+func TestElasticCheckoutQueries(t *testing.T) {
+	dir := os.Getenv("TRIPLINE_ELASTIC_RULES")
+	if dir == "" {
+		t.Skip("set TRIPLINE_ELASTIC_RULES to a checkout of elastic/detection-rules' rules/ folder")
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".toml" {
+			return err
+		}
+		r := readKQLRule(t, path)
+		q := r.Rule.Query
+		if r.Rule.Type != "query" || r.Rule.Language != "kuery" ||
+			!strings.Contains(q, "azure.activitylogs") && !strings.Contains(q, "azure.platformlogs") {
+			return nil
+		}
+		n++
+		if _, err := Compile(q); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d query/kuery rule(s) on azure.activitylogs or azure.platformlogs compiled", n)
+	if n == 0 {
+		t.Errorf("no query/kuery rule on Tripline's datasets under %s", dir)
 	}
 }
 
@@ -100,116 +134,55 @@ func firstDiff(got, want string) string {
 	return ""
 }
 
-// TestElasticRuleDocuments evaluates saved Elastic rules on documents in the
-// shape Elastic's azure integration stores (ECS, nested objects).
-func TestElasticRuleDocuments(t *testing.T) {
+// TestElasticFormatDocuments evaluates the rules of testdata/rules on
+// documents in the shape Elastic's azure integration stores (values under
+// properties are strings: the field is flattened).
+func TestElasticFormatDocuments(t *testing.T) {
+	const kube = `"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"}`
 	cases := []struct {
 		file        string
 		match, miss string
 	}{
-		{
-			file:  "defense_evasion_kubernetes_events_deleted.toml",
-			match: `{"data_stream":{"dataset":"azure.activitylogs"},"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE"}}}`,
-			miss:  `{"data_stream":{"dataset":"azure.activitylogs"},"event":{"dataset":"azure.activitylogs","outcome":"failure"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE"}}}`,
-		},
-		{
-			file:  "credential_access_azure_kubernetes_secret_or_config_object_access.toml",
-			match: `{"event.dataset":"azure.activitylogs","event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/SECRETS/WRITE"}}}`,
-			miss:  `{"event.dataset":"azure.activitylogs","event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/SECRETS/READ"}}}`,
-		},
-		{
-			file:  "credential_access_network_full_network_packet_capture_detected.toml",
-			match: `{"data_stream":{"dataset":"azure.activitylogs"},"event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.NETWORK/NETWORKWATCHERS/PACKETCAPTURES/WRITE"}}}`,
-			miss:  `{"data_stream":{"dataset":"azure.activitylogs"},"event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.NETWORK/NETWORKWATCHERS/PACKETCAPTURES/READ"}}}`,
-		},
-		{
-			file: "defense_evasion_azure_aks_events_deleted.toml",
-			match: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit-admin","properties":{"log":{"stage":"ResponseComplete","verb":"deletecollection",
-				"objectRef":{"resource":"events","namespace":"default"},"user":{"username":"masterclient","groups":["system:masters","system:authenticated"]},
-				"annotations":{"authorization.k8s.io/decision":"allow"}}}}}}`,
-			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit-admin","properties":{"log":{"stage":"ResponseComplete","verb":"delete",
-				"objectRef":{"resource":"events"},"user":{"username":"system:serviceaccount:kube-system:event-exporter"}}}}}}`,
-		},
-		{
-			file: "credential_access_azure_aks_csr_created_or_approved.toml",
-			match: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"stage":"ResponseComplete","verb":"update",
-				"objectRef":{"resource":"certificatesigningrequests","subresource":"approval"},"user":{"username":"system:serviceaccount:default:ci"}}}}}}`,
-			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"stage":"ResponseComplete","verb":"create",
-				"objectRef":{"resource":"certificatesigningrequests"},"requestObject":{"spec":{"signerName":"kubernetes.io/kubelet-serving"}},
-				"user":{"username":"alice"}}}}}}`,
-		},
-		{
-			file: "credential_access_azure_aks_pod_exec_cloud_instance_metadata.toml",
-			match: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create",
-				"objectRef":{"resource":"pods","subresource":"exec"},"requestURI":"/api/v1/namespaces/default/pods/web/exec?command=curl&command=http%3A%2F%2F169.254.169.254%2Fmetadata",
-				"user":{"username":"alice@contoso.com"}}}}}}`,
-			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create",
-				"objectRef":{"resource":"pods","subresource":"exec"},"requestURI":"/api/v1/namespaces/default/pods/web/exec?command=ls",
-				"user":{"username":"alice@contoso.com"}}}}}}`,
-		},
-		{
-			file: "credential_access_azure_aks_secret_access_suspicious_user_agent.toml",
-			match: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"list","responseStatus":{"code":"200"},
-				"objectRef":{"resource":"secrets"},"userAgent":"python-requests/2.31.0"}}}}}`,
-			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read"},
-				"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"list","responseStatus":{"code":"200"},
-				"objectRef":{"resource":"secrets"},"userAgent":"kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"}}}}}`,
-		},
-		{
-			file: "credential_access_azure_storage_sas_retrieval_guest_agent_blobs.toml",
-			match: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"GetBlob"},"azure":{"platformlogs":{"identity":{"type":"SAS"},
-				"statusCode":200,"uri":"https://md-hdd-x.blob.storage.azure.net/$system/vm1.0c9f.status?sv=2018-03-28&sr=b&sp=r"}}}`,
-			miss: `{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"GetBlob"},"azure":{"platformlogs":{"identity":{"type":"SAS"},
-				"statusCode":403,"uri":"https://md-hdd-x.blob.storage.azure.net/$system/vm1.0c9f.status?sv=2018-03-28&sr=b&sp=r"}}}`,
-		},
-		{
-			file:  "impact_kubernetes_pod_deleted.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/PODS/DELETE"}}}`,
-			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Failure"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/PODS/DELETE"}}}`,
-		},
-		{
-			file:  "impact_resource_group_deletion.toml",
-			match: `{"event.dataset":"azure.activitylogs","event.outcome":"success","azure.activitylogs.operation_name":"MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/DELETE"}`,
-			miss:  `{"event.dataset":"azure.activitylogs","event.outcome":"success","azure.activitylogs.operation_name":"MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/WRITE"}`,
-		},
-		{
-			file:  "execution_command_virtual_machine.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION"}}}`,
-			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE"}}}`,
-		},
-		{
-			file:  "execution_automation_runbook_created_or_modified.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/RUNBOOKS/PUBLISH/ACTION"}}}`,
-			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/RUNBOOKS/DELETE"}}}`,
-		},
-		{
-			file:  "persistence_automation_webhook_created.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/WEBHOOKS/WRITE"}}}`,
-			miss:  `{"event":{"dataset":"azure.platformlogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.AUTOMATION/AUTOMATIONACCOUNTS/WEBHOOKS/WRITE"}}}`,
-		},
-		{
-			file:  "privilege_escalation_kubernetes_aks_rolebinding_created.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/RBAC.AUTHORIZATION.K8S.IO/CLUSTERROLEBINDINGS/WRITE"}}}`,
-			miss:  `{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/RBAC.AUTHORIZATION.K8S.IO/CLUSTERROLEBINDINGS/DELETE"}}}`,
-		},
-		{
-			file: "privilege_escalation_azure_rbac_administrator_roles_assigned.toml",
-			match: `{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":
-				{"roleDefinitionId":"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635"}}}}}}`,
-			miss: `{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":
-				{"roleDefinitionId":"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"}}}}}}`,
-		},
+		{"activity_or_list.toml",
+			`{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTACCOUNTSAS/ACTION"}}}`,
+			`{"event":{"dataset":"azure.activitylogs","outcome":"failure"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION"}}}`},
+		{"activity_single_quoted_space.toml",
+			`{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure.activitylogs.operation_name":"MICROSOFT.SECURITY/ALERTSSUPPRESSIONRULES/WRITE"}`,
+			`{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure.activitylogs.operation_name":"MICROSOFT.SECURITY/ALERTSSUPPRESSIONRULES/WRITE"}`},
+		{"activity_wildcard_list.toml",
+			`{"data_stream":{"dataset":"azure.activitylogs"},"event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.NETWORK/VIRTUALNETWORKGATEWAYS/STARTPACKETCAPTURE/ACTION"}}}`,
+			`{"data_stream":{"dataset":"azure.activitylogs"},"event":{"outcome":"success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.NETWORK/VIRTUALNETWORKGATEWAYS/STOPPACKETCAPTURE/ACTION"}}}`},
+		{"activity_requestbody_wildcards.toml",
+			`{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":{"roleDefinitionId":"/subscriptions/0b5d7e2a-1c4f-4b8e-9d3a-6f2e8c1b4a97/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"}}}}}}`,
+			`{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"},"azure":{"activitylogs":{"properties":{"requestbody":{"properties":{"roleDefinitionId":"/subscriptions/0b5d7e2a-1c4f-4b8e-9d3a-6f2e8c1b4a97/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"}}}}}}`},
+		{"platform_backslash_escapes.toml",
+			`{` + kube + `,"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create","objectRef":{"resource":"selfsubjectrulesreviews"},"user":{"username":"system:node:aks-pool1-1234-vmss000002"}}}}}}`,
+			`{` + kube + `,"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create","objectRef":{"resource":"selfsubjectrulesreviews"},"user":{"username":"system-node-aks"}}}}}}`},
+		{"platform_not_and_exists.toml",
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"list","user":{"username":"dev@contoso.example"},"impersonatedUser":{"username":"cluster-admin"}}}}}}`,
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"list","user":{"username":"aksService"},"impersonatedUser":{"username":"x"}}}}}}`},
+		{"platform_numeric_codes.toml",
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"get","responseStatus":{"code":"200"},"objectRef":{"resource":"secrets"},"userAgent":"python-requests/2.32.3"}}}}}`,
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"get","responseStatus":{"code":"403"},"objectRef":{"resource":"secrets"},"userAgent":"python-requests/2.32.3"}}}}}`},
+		{"platform_unquoted_and_list.toml",
+			`{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"GetBlob"},"azure":{"platformlogs":{"identity":{"type":"SAS"},"statusCode":200,"uri":"https://md-abc.blob.storage.azure.net/$system/vm7.4f2a.status?sv=2018-03-28&sr=b&sp=r&sig=x"}}}`,
+			`{"data_stream":{"dataset":"azure.platformlogs"},"event":{"action":"GetBlob"},"azure":{"platformlogs":{"identity":{"type":"SAS"},"statusCode":200,"uri":"https://md-abc.blob.storage.azure.net/vhds/vm7.vhd?sv=2018-03-28&sp=r"}}}`},
+		{"platform_nested_value_list.toml",
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit-admin","properties":{"log":{"stage":"ResponseComplete","verb":"patch","objectRef":{"resource":"certificatesigningrequests","subresource":"approval"},"user":{"username":"dev@contoso.example"}}}}}}`,
+			`{"data_stream":{"dataset":"azure.platformlogs"},"azure":{"platformlogs":{"category":"kube-audit-admin","properties":{"log":{"stage":"ResponseComplete","verb":"patch","objectRef":{"resource":"certificatesigningrequests","subresource":"approval"},"user":{"username":"system:serviceaccount:kube-system:csr-approver"}}}}}}`},
+		{"platform_exec_requesturi.toml",
+			`{` + kube + `,"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"},"requestURI":"/api/v1/namespaces/web/pods/api-0/exec?command=curl&command=http%3A%2F%2F169.254.169.254%2Fmetadata"}}}}}`,
+			`{` + kube + `,"azure":{"platformlogs":{"category":"kube-audit","properties":{"log":{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"},"requestURI":"/api/v1/namespaces/web/pods/api-0/exec?command=ls"}}}}}`},
+		{"activity_seed_form.toml",
+			`{"event":{"dataset":"azure.activitylogs","outcome":"Success"},"azure":{"activitylogs":{"operation_name":"MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE"}}}`,
+			`{"event":{"dataset":"azure.activitylogs","outcome":"success"},"azure":{"activitylogs":{"operation_name":"Microsoft.Kubernetes/connectedClusters/events.k8s.io/events/delete"}}}`},
+		{"activity_range.toml",
+			`{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE","duration":900000000000}}`,
+			`{"event":{"dataset":"azure.activitylogs","action":"MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE","duration":900000000000},"azure":{"activitylogs":{"identity":{"claims":{"appid":"04b07795-8ddb-461a-bbee-02f9e1bf7b46"}}}}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			r := readKQLRule(t, filepath.Join("testdata", "elastic", tc.file))
+			r := readKQLRule(t, filepath.Join("testdata", "rules", tc.file))
 			q := mustCompile(t, r.Rule.Query)
 			if !q.Match(doc(t, tc.match)) {
 				t.Errorf("matching document did not match %s", q)
@@ -221,19 +194,19 @@ func TestElasticRuleDocuments(t *testing.T) {
 	}
 }
 
-// TestElasticRejected checks that Elastic rules outside the KQL subset fail
-// with a positioned error: saved EQL and ES|QL rules, and the query of an
-// older stored version of defense_evasion_virtual_network_device_modified.toml
-// (commit 03d7c5d4a5c021cb16b68fa67fa9ed09c7481651), which Kibana's grammar
-// rejects because `"..."or` lacks whitespace before or.
+// TestElasticRejected checks that rules outside the KQL subset fail with a
+// positioned error: an EQL and an ES|QL rule of testdata/rules/reject, and a
+// query string of an older version of Elastic's "Azure Virtual Network
+// Device Modified or Deleted" rule, which Kibana's grammar rejects because
+// `"..."or` lacks whitespace before or.
 func TestElasticRejected(t *testing.T) {
 	files := map[string]string{
-		"credential_access_azure_service_principal_signin_then_arc_credential_listing.toml": `1:1: free-text search without a field name is unsupported ("sequence with maxspan=30m\n[authenticatio..."); write field:value`,
-		"discovery_azure_aks_multi_resource_discovery.toml":                                 `1:1: free-text search without a field name is unsupported ("from logs-azure.platformlogs-* metadata ..."); write field:value`,
+		"eql_sequence.toml": `1:1: free-text search without a field name is unsupported ("sequence by azure.activitylogs.identity...."); write field:value`,
+		"esql_stats.toml":   `1:1: free-text search without a field name is unsupported ("from logs-azure.platformlogs-* metadata ..."); write field:value`,
 	}
 	for name, want := range files {
 		t.Run(name, func(t *testing.T) {
-			r := readKQLRule(t, filepath.Join("testdata", "elastic", "reject", name))
+			r := readKQLRule(t, filepath.Join("testdata", "rules", "reject", name))
 			if r.Rule.Language == "kuery" {
 				t.Fatalf("reject fixture has language kuery")
 			}

@@ -5,8 +5,13 @@
 //	host.json
 //	<defaultExecutablePath>          (bin/tripline, mode 0755, linux/amd64 ELF)
 //	<Function>/function.json         (one per function folder at the root)
+//	config/rules/...                 (Data.RulesDir: the *.toml files of a rule tree)
+//	config/exceptions.toml           (Data.ExceptionsFile)
+//	config/overrides.toml            (Data.OverridesFile)
 //
-// The zip is reproducible: entries are sorted and carry a fixed time.
+// The handler finds config/ through FUNCTIONS_APP_ROOT_PATH, which the
+// Functions host sets to the app root. The zip is reproducible: entries are
+// sorted and carry a fixed time.
 package packager
 
 import (
@@ -107,9 +112,94 @@ func checkBinary(b []byte, name string) error {
 	return nil
 }
 
+// Data names the user's files packaged with the app; "" leaves one out.
+type Data struct {
+	// RulesDir is a directory tree of rule files: its *.toml files go to
+	// config/rules/ with their relative paths (directories whose name
+	// starts with "." are left out, as the loader leaves them out).
+	RulesDir string
+	// ExceptionsFile and OverridesFile go to config/exceptions.toml and
+	// config/overrides.toml.
+	ExceptionsFile, OverridesFile string
+}
+
+// Paths of the packaged data inside the app (and the zip).
+const (
+	RulesPath      = "config/rules"
+	ExceptionsPath = "config/exceptions.toml"
+	OverridesPath  = "config/overrides.toml"
+)
+
+// dataFile is one packaged data file: its name in the zip and its source.
+type dataFile struct{ name, src string }
+
+// dataFiles lists the packaged data files, sorted by name in the zip.
+func dataFiles(d Data) ([]dataFile, error) {
+	var out []dataFile
+	if d.RulesDir != "" {
+		n := 0
+		err := filepath.WalkDir(d.RulesDir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() {
+				if p != d.RulesDir && strings.HasPrefix(e.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if filepath.Ext(p) != ".toml" {
+				return nil
+			}
+			rel, err := filepath.Rel(d.RulesDir, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, dataFile{RulesPath + "/" + filepath.ToSlash(rel), p})
+			n++
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rules %s: %w", d.RulesDir, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("rules %s: no *.toml files", d.RulesDir)
+		}
+	}
+	if d.ExceptionsFile != "" {
+		out = append(out, dataFile{ExceptionsPath, d.ExceptionsFile})
+	}
+	if d.OverridesFile != "" {
+		out = append(out, dataFile{OverridesPath, d.OverridesFile})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// DataEntries lists the packaged data files of d as package entries.
+func DataEntries(d Data) ([]Entry, error) {
+	files, err := dataFiles(d)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(files))
+	for i, f := range files {
+		out[i] = Entry{Name: f.name, Mode: 0o644}
+	}
+	return out, nil
+}
+
 // Write writes the package of the app at root to w.
-func Write(root string, w io.Writer) error {
+func Write(root string, w io.Writer) error { return WriteWith(root, w, Data{}) }
+
+// WriteWith writes the package of the app at root with the user's data
+// files to w.
+func WriteWith(root string, w io.Writer, d Data) error {
 	entries, err := Entries(root)
+	if err != nil {
+		return err
+	}
+	data, err := dataFiles(d)
 	if err != nil {
 		return err
 	}
@@ -143,12 +233,30 @@ func Write(root string, w io.Writer) error {
 			return err
 		}
 	}
+	for _, f := range data {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			return err
+		}
+		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: modTime}
+		h.SetMode(0o644)
+		fw, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		if _, err := fw.Write(b); err != nil {
+			return err
+		}
+	}
 	return zw.Close()
 }
 
 // WriteFile writes the package to out (creating its directory), replacing any
 // previous file only once the new one is complete.
-func WriteFile(root, out string) error {
+func WriteFile(root, out string) error { return WriteFileWith(root, out, Data{}) }
+
+// WriteFileWith is WriteFile with the user's data files.
+func WriteFileWith(root, out string, d Data) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -157,7 +265,7 @@ func WriteFile(root, out string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := Write(root, tmp); err != nil {
+	if err := WriteWith(root, tmp, d); err != nil {
 		tmp.Close()
 		return err
 	}
