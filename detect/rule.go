@@ -15,7 +15,8 @@ import (
 )
 
 // Rule is one Elastic detection-rules TOML file, parsed and compiled.
-// Only type "query" with language "kuery" is supported; keys Tripline does
+// Types "query", "threshold" and "new_terms" with language "kuery" are
+// supported (the last two decided by package stateful); keys Tripline does
 // not use are kept in Extra, never rejected.
 type Rule struct {
 	// File is the name the rule was loaded from (for messages).
@@ -39,6 +40,9 @@ type Rule struct {
 	Note        string
 	Threat      []Threat
 	Suppression Suppression
+	// Threshold and NewTerms are set for rules of those types (stateful.go).
+	Threshold *Threshold
+	NewTerms  *NewTerms
 
 	// Query is the compiled KQL query.
 	Query *kql.Query
@@ -121,6 +125,8 @@ type ruleFile struct {
 			} `toml:"duration"`
 			MissingFieldsStrategy string `toml:"missing_fields_strategy"`
 		} `toml:"alert_suppression"`
+		Threshold *thresholdTOML `toml:"threshold"`
+		NewTerms  *newTermsTOML  `toml:"new_terms"`
 	} `toml:"rule"`
 	Tripline struct {
 		Tests []RuleTest `toml:"tests"`
@@ -214,9 +220,10 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	if r.Name == "" {
 		fail("name", "rule.name is required")
 	}
-	if r.Type != "query" {
-		fail("type", fmt.Sprintf("rule.type %q is not supported (only \"query\")", r.Type))
+	if !supportedType(r.Type) {
+		fail("type", fmt.Sprintf("rule.type %q is not supported (only \"query\", \"threshold\" and \"new_terms\")", r.Type))
 	}
+	r.parseStateful(f.Rule.Threshold, f.Rule.NewTerms, fail)
 	if r.Language != "kuery" {
 		fail("language", fmt.Sprintf("rule.language %q is not supported (only \"kuery\")", r.Language))
 	}
@@ -249,7 +256,7 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 			fail("missing_fields_strategy", fmt.Sprintf("missing_fields_strategy %q must be suppress or doNotSuppress", s.MissingFieldsStrategy))
 		}
 	}
-	if r.Type == "query" && r.Language == "kuery" {
+	if supportedType(r.Type) && r.Language == "kuery" {
 		q, err := kql.Compile(r.QueryText)
 		if err != nil {
 			errs = append(errs, positionQueryError(name, data, err))
