@@ -15,6 +15,7 @@ import (
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/notify"
+	"github.com/tripline/tripline/stateful"
 	"github.com/tripline/tripline/store/bolt"
 	"github.com/tripline/tripline/store/cosmos"
 )
@@ -64,7 +65,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &app{cfg: cfg}
-	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger}
+	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger, Stateful: &stateful.Decider{}}
 	if opts.needStore {
 		st, desc, closer, err := openStore(ctx, cfg)
 		if err != nil {

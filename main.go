@@ -23,6 +23,7 @@ const usage = `usage:
   tripline serve                                                               run the Functions custom handler
   tripline deliver [--state FILE] [--respect-backoff] [--force]                one pass of pending notifications
   tripline rules list | test | check FILE...                                   rule tools
+  tripline learn [--until TIME] [--state FILE] [--rules DIR] FILE...           seed new_terms history from exported logs
 
 With no arguments and FUNCTIONS_CUSTOMHANDLER_PORT set, tripline serves.
 Settings are environment variables (TRIPLINE_*); see README.md.
@@ -52,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDeliver(ctx, args[1:], stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
+	case "learn":
+		return cmdLearn(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

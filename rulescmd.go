@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -35,6 +36,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 			all = append(all, extra...)
 		}
 		if args[0] == "list" {
+			notes := statefulNotes(context.Background(), cfg, all)
 			for _, r := range all {
 				group := "record identity"
 				if len(r.Suppression.GroupBy) > 0 {
@@ -42,6 +44,9 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 				}
 				fmt.Fprintf(stdout, "%s  %-8s %3d  %s\n    file %s; suppression: %s for %s; max_signals %d; %d test case(s)\n",
 					r.ID, r.Severity, r.RiskScore, r.Name, r.File, group, r.Suppression.Duration, r.MaxSignals, len(r.Tests))
+				if n := notes[r.ID]; n != "" {
+					fmt.Fprintf(stdout, "    %s\n", n)
+				}
 			}
 			return 0
 		}
@@ -67,7 +72,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 
 func runRuleTests(all []*detect.Rule, stdout io.Writer) int {
 	failed := 0
-	outcomes := detect.RunRuleTests(all)
+	outcomes := append(detect.RunRuleTests(all), runStepTests(all)...)
 	for _, o := range outcomes {
 		status := "ok  "
 		if !o.Passed {
@@ -77,6 +82,9 @@ func runRuleTests(all []*detect.Rule, stdout io.Writer) int {
 		want := "must not match"
 		if o.Test.Match {
 			want = "must match"
+		}
+		if n := len(o.Test.Steps); n > 0 {
+			want = fmt.Sprintf("%d steps", n)
 		}
 		fmt.Fprintf(stdout, "%s %s: %s (%s)\n", status, o.Rule.Name, o.Test.Name, want)
 		if !o.Passed {

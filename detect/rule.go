@@ -87,11 +87,21 @@ type Suppression struct {
 }
 
 // RuleTest is one test case carried by a rule file: a raw record (any shape
-// Tripline accepts) that must or must not match.
+// Tripline accepts) that must or must not match, or, for threshold and
+// new_terms rules, Steps: records in order with the alerts each raises.
 type RuleTest struct {
-	Name   string `toml:"name"`
-	Match  bool   `toml:"match"`
+	Name   string     `toml:"name"`
+	Match  bool       `toml:"match"`
+	Record string     `toml:"record"`
+	Steps  []RuleStep `toml:"steps"`
+}
+
+// RuleStep is one record of a stateful test case and the number of new
+// alerts it must raise; Learn records it as history instead (new_terms).
+type RuleStep struct {
 	Record string `toml:"record"`
+	Alerts int    `toml:"alerts"`
+	Learn  bool   `toml:"learn"`
 }
 
 // DefaultSuppressionWindow applies when a rule has no alert_suppression.
