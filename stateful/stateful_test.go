@@ -88,7 +88,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, open func() alerting.Store
 }
 
 // pipeline is one process: its engine, store handle and decider.
-func pipeline(t *testing.T, st alerting.Store, covered bool) *alerting.Pipeline {
+func pipeline(t testing.TB, st alerting.Store, covered bool) *alerting.Pipeline {
 	t.Helper()
 	e, err := detect.NewEngine(loadRules(t), nil)
 	if err != nil {
