@@ -52,8 +52,6 @@ func loadRules(t testing.TB) []*detect.Rule {
 	return rules
 }
 
-type opener func(t *testing.T) alerting.Store
-
 // forEachStore runs fn on the embedded store and on Cosmos DB through the
 // Cosmos-protocol server (skipped, saying how to run it, without one).
 // open returns a new handle on the same store each call, as a second
