@@ -17,6 +17,7 @@ import (
 	"github.com/tripline/tripline/detect/ruleset"
 	"github.com/tripline/tripline/internal/packager"
 	"github.com/tripline/tripline/notify"
+	"github.com/tripline/tripline/stateful"
 	"github.com/tripline/tripline/store/bolt"
 	"github.com/tripline/tripline/store/cosmos"
 )
@@ -83,7 +84,7 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg}
-	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger}
+	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger, Stateful: &stateful.Decider{}}
 	if opts.needStore {
 		st, desc, closer, err := openStore(ctx, cfg)
 		if err != nil {

@@ -24,6 +24,7 @@ const usage = `usage:
   tripline deliver [--state FILE] [--respect-backoff] [--force]                one pass of pending notifications
   tripline deadletter [--state FILE] [--json] [ID]                             list what could not be recorded (see docs/store.md)
   tripline rules list | test | check FILE...                                   rule tools
+  tripline learn [--until TIME] [--state FILE] [--rules DIR] FILE...           seed new_terms history from exported logs
 
 With no arguments and FUNCTIONS_CUSTOMHANDLER_PORT set, tripline serves.
 Settings are environment variables (TRIPLINE_*); see README.md.
@@ -55,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDeadLetter(ctx, args[1:], stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
+	case "learn":
+		return cmdLearn(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

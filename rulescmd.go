@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -65,13 +66,15 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, line)
 	}
 	if sub == "list" {
-		listRules(set, stdout)
+		listRules(set, statefulNotes(context.Background(), cfg, set.Rules), stdout)
 		return 0
 	}
 	return runRuleTests(set.Rules, stdout)
 }
 
-func listRules(set *ruleset.Set, stdout io.Writer) {
+// listRules prints every rule of the set; notes are the stateful rules'
+// learning states, by rule_id.
+func listRules(set *ruleset.Set, notes map[string]string, stdout io.Writer) {
 	for _, e := range set.Entries {
 		r := e.Rule
 		group := "record identity"
@@ -87,6 +90,9 @@ func listRules(set *ruleset.Set, stdout io.Writer) {
 			fmt.Fprintf(stdout, "    disabled by %s (not running)\n", e.By)
 		case len(e.Changes) > 0:
 			fmt.Fprintf(stdout, "    overridden by %s: %s\n", e.By, strings.Join(e.Changes, ", "))
+		}
+		if n := notes[r.ID]; n != "" && e.Status != ruleset.Replaced && e.Status != ruleset.Disabled {
+			fmt.Fprintf(stdout, "    %s\n", n)
 		}
 	}
 	fmt.Fprintf(stdout, "%d rule(s) running\n", len(set.Rules))
@@ -146,7 +152,7 @@ func checkRules(src ruleSources, paths []string, stdout, stderr io.Writer) int {
 
 func runRuleTests(all []*detect.Rule, stdout io.Writer) int {
 	failed := 0
-	outcomes := detect.RunRuleTests(all)
+	outcomes := append(detect.RunRuleTests(all), runStepTests(all)...)
 	for _, o := range outcomes {
 		status := "ok  "
 		if !o.Passed {
@@ -156,6 +162,9 @@ func runRuleTests(all []*detect.Rule, stdout io.Writer) int {
 		want := "must not match"
 		if o.Test.Match {
 			want = "must match"
+		}
+		if n := len(o.Test.Steps); n > 0 {
+			want = fmt.Sprintf("%d steps", n)
 		}
 		fmt.Fprintf(stdout, "%s %s: %s (%s)\n", status, o.Rule.Name, o.Test.Name, want)
 		if !o.Passed {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/detect"
+	"github.com/tripline/tripline/stateful"
 	"github.com/tripline/tripline/store"
 )
 
@@ -74,6 +75,9 @@ type Pipeline struct {
 
 	// Delivery shapes delivery passes (claims, inline budget).
 	Delivery DeliveryOptions
+	// Stateful decides threshold and new_terms rules (package stateful);
+	// nil works, with one more store read per invocation for new_terms.
+	Stateful *stateful.Decider
 }
 
 // Outcome is what one invocation did.
@@ -96,7 +100,8 @@ type Outcome struct {
 	// Undelivered counts new alerts still pending on some channel after the
 	// inline attempt (the retry pass will take them).
 	Undelivered int
-	// StoreCalls counts store operations (reads, writes).
+	// StoreCalls counts store operations (reads, writes), those of
+	// stateful rules included.
 	StoreCalls int
 	// Truncated counts the new alerts recorded with their event cut to fit
 	// the store (Alert.Truncated).
@@ -106,6 +111,8 @@ type Outcome struct {
 	// waiting for a delivery pushed out of a full one (deadletter.go;
 	// `tripline deadletter` lists them).
 	DeadLetters []string
+	// Stateful is what the threshold and new_terms decisions did.
+	Stateful stateful.Stats
 }
 
 // maxApplyAttempts bounds optimistic-concurrency attempts per group; between
@@ -149,12 +156,20 @@ func (p *Pipeline) Record(ctx context.Context, messages int, res *detect.Result)
 		return out, nil
 	}
 
-	groups := groupMatches(res.Matches)
 	newPerRule := map[string]int{}
 	heldBack := map[string]*alert.HeldBack{}
 	var fresh []freshAlert
 	err := p.batch(ctx, func(st Store) error {
-		for _, g := range groups {
+		// In the same unit as the alerts, so that a failed invocation
+		// leaves no state in the embedded store (Cosmos: see stateful).
+		var sts stateful.Stats
+		matches, err := p.Stateful.Decide(ctx, st, res.Matches, &sts)
+		out.Stateful = sts
+		out.StoreCalls += sts.Reads + sts.Writes
+		if err != nil {
+			return err
+		}
+		for _, g := range groupMatches(matches) {
 			created, err := p.recordGroup(ctx, st, g, newPerRule, out)
 			if err != nil {
 				return err

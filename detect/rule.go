@@ -16,7 +16,8 @@ import (
 )
 
 // Rule is one Elastic detection-rules TOML file, parsed and compiled.
-// Only type "query" with language "kuery" is supported (others are
+// Types "query", "threshold" and "new_terms" with language "kuery" are
+// supported (the last two decided by package stateful; others are
 // *SkipError); keys Tripline does not use are kept in Extra, never rejected.
 type Rule struct {
 	// File is the name the rule was loaded from (for messages).
@@ -43,6 +44,9 @@ type Rule struct {
 	Note        string
 	Threat      []Threat
 	Suppression Suppression
+	// Threshold and NewTerms are set for rules of those types (stateful.go).
+	Threshold *Threshold
+	NewTerms  *NewTerms
 
 	// Query is the compiled KQL query.
 	Query *kql.Query
@@ -87,11 +91,21 @@ type Suppression struct {
 }
 
 // RuleTest is one test case carried by a rule file: a raw record (any shape
-// Tripline accepts) that must or must not match.
+// Tripline accepts) that must or must not match, or, for threshold and
+// new_terms rules, Steps: records in order with the alerts each raises.
 type RuleTest struct {
-	Name   string `toml:"name"`
-	Match  bool   `toml:"match"`
+	Name   string     `toml:"name"`
+	Match  bool       `toml:"match"`
+	Record string     `toml:"record"`
+	Steps  []RuleStep `toml:"steps"`
+}
+
+// RuleStep is one record of a stateful test case and the number of new
+// alerts it must raise; Learn records it as history instead (new_terms).
+type RuleStep struct {
 	Record string `toml:"record"`
+	Alerts int    `toml:"alerts"`
+	Learn  bool   `toml:"learn"`
 }
 
 // DefaultSuppressionWindow applies when a rule has no alert_suppression.
@@ -163,6 +177,8 @@ type ruleFile struct {
 		Note             string           `toml:"note"`
 		Threat           []Threat         `toml:"threat"`
 		AlertSuppression *SuppressionSpec `toml:"alert_suppression"`
+		Threshold        *thresholdTOML   `toml:"threshold"`
+		NewTerms         *newTermsTOML    `toml:"new_terms"`
 	} `toml:"rule"`
 	Tripline struct {
 		Tests []RuleTest `toml:"tests"`
@@ -191,7 +207,7 @@ func (e *SkipError) Error() string {
 	if e.Detail != "" {
 		msg += " (" + e.Detail + ")"
 	}
-	return msg + "; Tripline runs query rules in kuery on " + DatasetActivityLogs + " and " + DatasetPlatformLogs
+	return msg + "; Tripline runs query, threshold and new_terms rules in kuery on " + DatasetActivityLogs + " and " + DatasetPlatformLogs
 }
 
 // Skip reasons that carry a detail.
@@ -232,7 +248,7 @@ func skipReason(maturity, typ, language, query string, index []string, keys map[
 	if maturity == "deprecated" {
 		return "deprecated (metadata.maturity)", ""
 	}
-	if typ != "" && typ != "query" {
+	if typ != "" && !supportedType(typ) {
 		return fmt.Sprintf("rule type %q", typ), ""
 	}
 	if language != "" && language != "kuery" {
@@ -399,7 +415,8 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	if s := f.Rule.AlertSuppression; s != nil {
 		r.Suppression = s.Build(func(key, msg string) { fail(key, "rule."+msg) })
 	}
-	if r.Type == "query" && r.Language == "kuery" {
+	r.parseStateful(f.Rule.Threshold, f.Rule.NewTerms, fail)
+	if supportedType(r.Type) && r.Language == "kuery" {
 		q, err := kql.Compile(r.QueryText)
 		if err != nil {
 			errs = append(errs, positionQueryError(name, data, err))

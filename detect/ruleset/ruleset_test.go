@@ -87,7 +87,7 @@ func TestSkipsByReasonAndStrict(t *testing.T) {
 	tree := fstest.MapFS{
 		"eql.toml":        {Data: []byte("[rule]\nrule_id = \"e\"\nname = \"e\"\ntype = \"eql\"\nlanguage = \"eql\"\nquery = \"sequence by x [a where true]\"\n")},
 		"esql.toml":       {Data: []byte("[rule]\nrule_id = \"q\"\nname = \"q\"\ntype = \"esql\"\nlanguage = \"esql\"\nquery = \"from logs-*\"\n")},
-		"terms.toml":      {Data: []byte("[rule]\nrule_id = \"n\"\nname = \"n\"\ntype = \"new_terms\"\nlanguage = \"kuery\"\nquery = \"event.dataset:azure.activitylogs\"\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"user.name\"]\n")},
+		"terms.toml":      {Data: []byte("[rule]\nrule_id = \"n\"\nname = \"n\"\ntype = \"threat_match\"\nlanguage = \"kuery\"\nquery = \"event.dataset:azure.activitylogs\"\n")},
 		"lucene.toml":     {Data: []byte("[rule]\nrule_id = \"l\"\nname = \"l\"\ntype = \"query\"\nlanguage = \"lucene\"\nquery = \"a:b\"\n")},
 		"aws.toml":        rule("a", "aws", `event.dataset:aws.cloudtrail and aws.cloudtrail.flattened.request_parameters:*`),
 		"aws2.toml":       rule("a2", "aws2", `event.dataset:"aws.cloudtrail" and event.action:(StopLogging or DeleteTrail)`),
@@ -112,7 +112,7 @@ func TestSkipsByReasonAndStrict(t *testing.T) {
 		}
 	}
 	want := map[string]int{
-		`rule type "eql"`: 1, `rule type "esql"`: 1, `rule type "new_terms"`: 1, `language "lucene"`: 1,
+		`rule type "eql"`: 1, `rule type "esql"`: 1, `rule type "threat_match"`: 1, `language "lucene"`: 1,
 		"dataset not produced by Tripline": 3, "index patterns cover no dataset Tripline produces": 1,
 		"deprecated (metadata.maturity)": 1, "rule.severity_mapping is not supported": 1,
 	}
