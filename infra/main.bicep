@@ -70,7 +70,7 @@ param instanceMemoryMB int = 512
   'realtime'
   'economy'
 ])
-param costProfile string = 'economy'
+param costProfile string = 'realtime'
 
 @description('Flex Consumption maximum instance count (40-1000).')
 @minValue(40)
@@ -174,7 +174,7 @@ var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
 // host.json extensions.eventHubs values per profile, applied as
 // AzureFunctionsJobHost__ app settings (functionapp.bicep). maxWaitTime is
 // used by the host only when minEventBatchSize > 1. tools/cost/ prices both;
-// its tests keep the two lists and host.json (= economy) equal.
+// its tests keep the two lists and host.json (= realtime, the default) equal.
 var batchingProfiles = {
   realtime: {
     minEventBatchSize: 1

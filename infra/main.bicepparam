@@ -35,8 +35,8 @@ param existingSystemTopicId = readEnvironmentVariable('TRIPLINE_EVENTGRID_SYSTEM
 param instanceMemoryMB = 512
 param maximumInstanceCount = 100
 
-// Event Hubs batching: economy (default) or realtime; docs/cost.md compares them.
-param costProfile = readEnvironmentVariable('TRIPLINE_COST_PROFILE', 'economy')
+// Event Hubs batching: realtime (default: alerts within seconds) or economy; docs/cost.md compares them.
+param costProfile = readEnvironmentVariable('TRIPLINE_COST_PROFILE', 'realtime')
 
 // Activity Log categories; Administrative and Security carry what the rules need.
 param activityLogCategories = [

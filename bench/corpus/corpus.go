@@ -230,12 +230,28 @@ var (
 	}
 )
 
+// rareOps are everyday but rare operations: no built-in rule matches them,
+// Elastic's threshold and new_terms rules (and the project's test rules in
+// their format) do.
+var rareOps = []struct{ op, provider, typ, role string }{
+	{"MICROSOFT.STORAGE/STORAGEACCOUNTS/DELETE", "MICROSOFT.STORAGE", "STORAGEACCOUNTS", "Contributor"},
+	{"MICROSOFT.COMPUTE/SNAPSHOTS/DELETE", "MICROSOFT.COMPUTE", "SNAPSHOTS", "Contributor"},
+	{"MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION", "MICROSOFT.COMPUTE", "VIRTUALMACHINES", "Virtual Machine Contributor"},
+}
+
 // noiseActivity writes a non-matching Activity Log record: an everyday
 // operation, or (1 in 40) a Start/Failure record of the seed operation,
 // which no rule matches.
 func (g *gen) noiseActivity(buf *bytes.Buffer) {
 	if g.rng.IntN(40) == 0 && !g.noNear {
 		g.activity(buf, g.pick([]string{SeedOperation, arcCoreOperation}), g.pick([]string{"Start", "Failure"}))
+		return
+	}
+	// Rare operations that Elastic's stateful rules watch (storage account
+	// and snapshot deletions, run commands): 1 record in 200.
+	if g.rng.IntN(200) == 0 {
+		op := rareOps[g.rng.IntN(len(rareOps))]
+		g.activityFor(buf, op.op, op.provider, op.typ, op.role, "Success")
 		return
 	}
 	op := noiseOps[g.rng.IntN(len(noiseOps))]

@@ -92,6 +92,9 @@ type report struct {
 	// StreamGB went through `tripline scan -` in StreamSeconds, peaking
 	// at StreamPeakRSSMB.
 	StreamGB, StreamSeconds, StreamPeakRSSMB float64
+	// StatefulCallsPer1000 is the store calls per 1,000 records of the
+	// stateful row (the query-only rows make one per new group only).
+	StatefulCallsPer1000 float64
 	// LargestBatchMB is the request of the largest legal batch, served at
 	// a peak of LargestPeakRSSMB.
 	LargestBatchMB, LargestPeakRSSMB float64
@@ -145,8 +148,14 @@ func run(root, out, binary, results string, messages, rounds int, jqPath string)
 		}
 		return profiled(profileHotPath, func() (int, error) { return triplineExport(engine, c.Bodies) })
 	}
+	stEngine, _, stRules, err := statefulEngine(root)
+	if err != nil {
+		return fmt.Errorf("stateful rules: %w", err)
+	}
+	var stCalls int
 	contenders := []contender{
 		{inProcess, "plain bodies", c.Bytes, tripline, "the Event Hubs export through the pipeline: records + prefilter + normalize + all built-in rules + in-memory store"},
+		{"Tripline in process, stateful rules too", "plain bodies", c.Bytes, func() (int, error) { return triplineStateful(stEngine, c.Bodies, &stCalls) }, stRules},
 		{"Tripline handler path (in process)", "host invocations", hostBytes, func() (int, error) { return triplineHostPath(engine, host) }, "the same after decoding each host request as the handler does"},
 		{"Tripline detect only", "plain bodies", c.Bytes, func() (int, error) { return detectOnly(engine, c.Bodies, false), nil }, "Engine.Evaluate on the message bodies"},
 		{"Tripline, every record decoded", "plain bodies", c.Bytes, func() (int, error) { return detectOnly(engine, c.Bodies, true), nil }, "Engine.Evaluate with DecodeAll: no prefilter (scan --check-records)"},
@@ -174,6 +183,7 @@ func run(root, out, binary, results string, messages, rounds int, jqPath string)
 	for i, ct := range contenders {
 		rep.Rows = append(rep.Rows, row{Name: ct.name, Input: ct.input, Bytes: ct.bytes, Records: c.Records, Seconds: median(times[i]), Found: found[i], Note: ct.note})
 	}
+	rep.StatefulCallsPer1000 = float64(stCalls) * 1000 / float64(c.Records)
 
 	// jq on the plain files.
 	fmt.Fprintln(os.Stderr, "jq...")

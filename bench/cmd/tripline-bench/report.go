@@ -38,6 +38,10 @@ func verdicts(rep *report) {
 			add(r >= 8, "tripline scan as a whole process (fresh state file) vs jq: %.1f× (target ≥ 8×)", r)
 		}
 	}
+	if sr, ok := rep.row("Tripline in process, stateful rules too", ""); ok {
+		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED stateful rules: %.0f records/s with them (%.2f× the query-only row), %.1f store calls per 1,000 records (%s)",
+			sr.rps(), sr.rps()/t.rps(), rep.StatefulCallsPer1000, sr.Note))
+	}
 	if m, ok := rep.row("encoding/json map baseline", "plain bodies"); ok {
 		rep.Verdicts = append(rep.Verdicts, fmt.Sprintf("REPORTED Tripline in process vs the encoding/json map baseline: %.1f×", t.rps()/m.rps()))
 	}
