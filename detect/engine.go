@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,21 +85,21 @@ func NewEngine(rules []*Rule, exceptions []Exception) (*Engine, error) {
 // Rules returns the rule set in load order. The slice must not be modified.
 func (e *Engine) Rules() []*Rule { return e.rules }
 
-// Evaluate cuts one message into records (input.Reader, as scan cuts files)
+// Evaluate cuts one message into records (input.Reader, as scan cuts files;
+// in memory, so that each record is a slice of msg)
 // and evaluates each, appending matches and skips to res. It never fails:
 // bad records become Skips; a message whose structure breaks keeps the
 // records before the break and reports the rest as one skip.
 func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
-	c, _ := e.readers.Get().(*messageCutter)
-	if c == nil {
-		c = &messageCutter{}
-		c.in = input.NewReader(&c.src)
+	in, _ := e.readers.Get().(*input.Reader)
+	if in == nil {
+		in = input.NewBytesReader(msg)
+	} else {
+		in.ResetBytes(msg)
 	}
-	defer e.readers.Put(c)
-	c.src.Reset(msg)
-	c.in.Reset(&c.src)
+	defer e.readers.Put(in)
 	for index := 0; ; index++ {
-		rec, err := c.in.Next()
+		rec, err := in.Next()
 		if err == io.EOF {
 			return
 		}
@@ -118,12 +117,6 @@ func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
 		rec.Message, rec.Index = message, index
 		e.EvaluateRecord(rec, res)
 	}
-}
-
-// messageCutter is an input.Reader over one message at a time.
-type messageCutter struct {
-	src bytes.Reader
-	in  *input.Reader
 }
 
 // EvaluateRecord evaluates one record cut by input.Reader. A record is

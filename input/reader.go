@@ -56,7 +56,13 @@ const (
 type Reader struct {
 	r   *bufio.Reader
 	off int64 // bytes consumed
-	buf bytes.Buffer
+	// buf holds the text of the value being read, when reading a stream.
+	// In memory (ResetBytes) the text is src[keepFrom:off] instead: a
+	// record is a slice of the message, never a copy.
+	buf      bytes.Buffer
+	src      []byte
+	inMemory bool
+	keepFrom int64
 	// arrays holds one entry per array of records the Reader is inside:
 	// a top-level array, and in it, or at the top level, the "records"
 	// array of an envelope (true: the rest of that object must be skipped
@@ -80,9 +86,53 @@ func newReaderSize(r io.Reader, size int) *Reader {
 
 // Reset makes the Reader read from src as if new, keeping its buffers.
 func (r *Reader) Reset(src io.Reader) {
+	if r.r == nil {
+		r.r = bufio.NewReaderSize(src, 256<<10)
+	}
 	r.r.Reset(src)
+	r.src, r.inMemory = nil, false
 	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
 	r.buf.Reset()
+}
+
+// NewBytesReader reads the message b, held in memory: the records it
+// returns are slices of b (which the caller must not change meanwhile).
+func NewBytesReader(b []byte) *Reader {
+	r := &Reader{}
+	r.ResetBytes(b)
+	return r
+}
+
+// ResetBytes makes the Reader read b as NewBytesReader does, keeping its
+// buffers.
+func (r *Reader) ResetBytes(b []byte) {
+	r.src, r.inMemory = b, true
+	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
+	r.keepFrom = 0
+	r.buf.Reset()
+}
+
+// startValue begins the text of a new value at the current offset.
+func (r *Reader) startValue() {
+	r.buf.Reset()
+	r.keepFrom = r.off
+}
+
+// kept is the text of the value read so far (up to MaxRecordSize+1 bytes
+// when reading a stream).
+func (r *Reader) kept() []byte {
+	if r.inMemory {
+		return r.src[r.keepFrom:r.off]
+	}
+	return r.buf.Bytes()
+}
+
+// keptLen is len(kept()) without building it.
+func (r *Reader) keptLen() int {
+	if r.inMemory {
+		return int(r.off - r.keepFrom)
+	}
+	return r.buf.Len()
 }
 
 // Offset is the number of bytes read so far (for progress).
@@ -210,18 +260,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // otherwise it returns the whole object as one record.
 func (r *Reader) object() (Record, bool, error) {
 	start := r.off
-	r.buf.Reset()
+	r.startValue()
 	r.keep(r.readByte()) // '{'
 	c, err := r.copySpace()
 	if err != nil {
 		return Record{}, false, err
 	}
 	if c == '"' {
-		keyStart := r.buf.Len()
+		keyStart := r.keptLen()
 		if err := r.copyString(); err != nil {
 			return Record{}, false, err
 		}
-		if string(r.buf.Bytes()[keyStart:]) == `"records"` {
+		if k := r.kept(); len(k) >= keyStart && string(k[keyStart:]) == `"records"` {
 			if c, err = r.copySpace(); err != nil {
 				return Record{}, false, err
 			}
@@ -249,7 +299,7 @@ func (r *Reader) object() (Record, bool, error) {
 // not one).
 func (r *Reader) value() (Record, error) {
 	start := r.off
-	r.buf.Reset()
+	r.startValue()
 	c, err := r.peek()
 	if err != nil {
 		return Record{}, r.fail(err)
@@ -261,8 +311,8 @@ func (r *Reader) value() (Record, error) {
 	case '"':
 		err = r.copyString()
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 't', 'f', 'n':
-		if err = r.copyScalar(); err == nil && !jsonscan.Valid(r.buf.Bytes()) {
-			r.err = &Error{Offset: start, Err: fmt.Errorf("%.20q is not a JSON value", r.buf.Bytes())}
+		if err = r.copyScalar(); err == nil && !jsonscan.Valid(r.kept()) {
+			r.err = &Error{Offset: start, Err: fmt.Errorf("%.20q is not a JSON value", r.kept())}
 			return Record{}, r.err
 		}
 	default:
@@ -278,18 +328,19 @@ func (r *Reader) value() (Record, error) {
 
 func (r *Reader) record(start int64, object bool) Record {
 	switch {
-	case r.buf.Len() > MaxRecordSize:
+	case r.keptLen() > MaxRecordSize:
 		return Record{Offset: start, Skip: fmt.Sprintf("larger than %d MB", MaxRecordSize>>20)}
 	case !object:
 		return Record{Offset: start, Skip: SkipNotObject}
 	}
-	return Record{Bytes: r.buf.Bytes(), Offset: start}
+	b := r.kept()
+	return Record{Bytes: b[:len(b):len(b)], Offset: start}
 }
 
 // keep appends a byte to the record buffer, up to MaxRecordSize (beyond it
 // the bytes are counted but dropped, and the message is reported too large).
 func (r *Reader) keep(c byte) {
-	if r.buf.Len() <= MaxRecordSize {
+	if !r.inMemory && r.buf.Len() <= MaxRecordSize {
 		r.buf.WriteByte(c)
 	}
 }
@@ -297,6 +348,12 @@ func (r *Reader) keep(c byte) {
 // buffered returns the bytes read ahead and not yet consumed, reading more
 // when there are none; never empty without an error.
 func (r *Reader) buffered() ([]byte, error) {
+	if r.inMemory {
+		if r.off >= int64(len(r.src)) {
+			return nil, io.EOF
+		}
+		return r.src[r.off:], nil
+	}
 	if r.r.Buffered() == 0 {
 		if _, err := r.r.Peek(1); err != nil {
 			return nil, err
@@ -309,6 +366,10 @@ func (r *Reader) buffered() ([]byte, error) {
 // keeps them as keep would, one by one: the buffer grows to
 // MaxRecordSize+1 bytes at most.
 func (r *Reader) take(b []byte, n int) {
+	if r.inMemory {
+		r.off += int64(n)
+		return
+	}
 	if room := MaxRecordSize + 1 - r.buf.Len(); room > 0 {
 		r.buf.Write(b[:min(n, room)])
 	}
@@ -317,6 +378,12 @@ func (r *Reader) take(b []byte, n int) {
 }
 
 func (r *Reader) peek() (byte, error) {
+	if r.inMemory {
+		if r.off >= int64(len(r.src)) {
+			return 0, io.EOF
+		}
+		return r.src[r.off], nil
+	}
 	b, err := r.r.Peek(1)
 	if err != nil {
 		return 0, err
@@ -325,6 +392,11 @@ func (r *Reader) peek() (byte, error) {
 }
 
 func (r *Reader) readByte() byte {
+	if r.inMemory {
+		c := r.src[r.off]
+		r.off++
+		return c
+	}
 	c, _ := r.r.ReadByte()
 	r.off++
 	return c
@@ -443,17 +515,15 @@ func (s *valueScan) scan(b []byte) (n int, done bool) {
 // indexQuoteOrBackslash returns the offset of the first '"' or '\\' in b, or
 // -1, eight bytes at a time.
 func indexQuoteOrBackslash(b []byte) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for len(b)-i >= 8 {
-		if m := jsonscan.Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			// The lowest flag is exact; it may be a control character,
-			// which a string here may hold (detect reports it).
-			j := i + bits.TrailingZeros64(m)>>3
-			if b[j] == '"' || b[j] == '\\' {
-				return j
-			}
-			i = j + 1
-			continue
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, s := x^(lo*'"'), x^(lo*'\\')
+		// The lowest flagged byte is exact (higher ones may be false
+		// positives, never looked at).
+		if m := ((q-lo)&^q | (s-lo)&^s) & hi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
 	}
@@ -477,7 +547,7 @@ func (r *Reader) copyScalar() error {
 			return err
 		}
 		if isSpace(c) || c == ',' || c == ']' || c == '}' || c == '[' || c == '{' {
-			if r.buf.Len() == 0 {
+			if r.keptLen() == 0 {
 				// A stray closing bracket: consume it so the walk goes on.
 				r.keep(r.readByte())
 			}
@@ -490,10 +560,10 @@ func (r *Reader) copyScalar() error {
 // skipObjectRest discards the rest of a top-level object after its records
 // array (other keys of the envelope are of no use).
 func (r *Reader) skipObjectRest() error {
-	r.buf.Reset()
+	r.startValue()
 	if err := r.copyNested(1); err != nil {
 		return err
 	}
-	r.buf.Reset()
+	r.startValue()
 	return nil
 }

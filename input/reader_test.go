@@ -17,7 +17,15 @@ import (
 // message, index, offset and body, or its skip) and a last line for the
 // error that ended the stream.
 func read(in io.Reader, size int) []string {
-	r := newReaderSize(in, size)
+	return readAll(newReaderSize(in, size))
+}
+
+// readBytes is read on a message in memory (NewBytesReader).
+func readBytes(b []byte) []string {
+	return readAll(NewBytesReader(b))
+}
+
+func readAll(r *Reader) []string {
 	var out []string
 	for {
 		m, err := r.Next()
@@ -70,6 +78,9 @@ func TestReaderRecords(t *testing.T) {
 			[]string{`0.0@0 {"a":1}`, "1.0@8 SKIP record is not a JSON object", "2.0@10 SKIP record is not a JSON object", `3.0@14 {"b":2}`, "end: EOF"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if got := readBytes([]byte(tc.in)); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("in memory:\ngot  %q\nwant %q", got, tc.want)
+			}
 			for _, size := range []int{16, 17, 64, 256 << 10} {
 				got := read(strings.NewReader(tc.in), size)
 				if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
@@ -179,6 +190,9 @@ func FuzzReaderChunking(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
 		checkAgainstReference(t, in)
 		want := read(bytes.NewReader(in), 256<<10)
+		if got := readBytes(in); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("in memory:\ngot  %q\nwant %q", got, want)
+		}
 		for _, r := range []io.Reader{
 			bytes.NewReader(in),
 			iotest.OneByteReader(bytes.NewReader(in)),
