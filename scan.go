@@ -22,13 +22,10 @@ import (
 	"github.com/tripline/tripline/input"
 )
 
-// scanChunk bounds how much input one pipeline call covers: alerts of a chunk
-// are recorded before the next chunk is read, so memory stays flat on
-// multi-gigabyte files.
-const (
-	scanChunkRecords = 2000
-	scanChunkBytes   = 8 << 20
-)
+// scanChunkRecords bounds how many records one pipeline call records: the
+// alerts of a chunk are recorded before more input is read, so memory stays
+// flat on multi-gigabyte files.
+const scanChunkRecords = 2000
 
 // scanSummary totals a scan.
 type scanSummary struct {
@@ -89,12 +86,6 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	a.pipeline.CheckEveryRecord = *checkRecords
 
 	sum := &scanSummary{heldBack: map[string]int{}}
-	// Two chunks take turns for every input: allocated once, at their
-	// full size, so that a scan's memory does not depend on its input.
-	free := make(chan *scanChunk, 2)
-	for range 2 {
-		free <- &scanChunk{text: make([]byte, 0, scanChunkBytes+256<<10), recs: make([]scanRecord, 0, scanChunkRecords)}
-	}
 	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
 	for _, name := range files {
 		var r io.Reader = stdin
@@ -108,7 +99,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			r = fh
 		}
 		sum.files++
-		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress, free); err != nil {
+		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress); err != nil {
 			progress.done()
 			fmt.Fprintf(stderr, "tripline scan: %v\n", err)
 			return 1
@@ -143,197 +134,101 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 	}
 }
 
-// scanChunk is a run of records read from one input, with what reading
-// them found on the way, in order. Its memory is reused: two chunks take
-// turns, one being read while the other is evaluated.
-type scanChunk struct {
-	// text holds the records' bytes one after the other; recs locate them.
-	text []byte
-	recs []scanRecord
-	// skips are the values the reader could not hand over as records,
-	// noted while the chunk was read.
-	skips []string
-	// read is how far the input was read, for the progress bar.
-	read int64
-	// stop, on the last chunk only, is the error that ended the input;
-	// last marks the last chunk.
-	stop error
-	last bool
-}
-
-// scanRecord is one record of a chunk: its position in the input and where
-// its bytes are in the chunk's text.
-type scanRecord struct {
-	rec        input.Record // Bytes nil: see start and end
-	start, end int
-}
-
-func (c *scanChunk) reset() {
-	c.text, c.recs, c.skips, c.read, c.stop, c.last = c.text[:0], c.recs[:0], c.skips[:0], 0, nil, false
-}
-
-// add copies a record (its bytes alias the reader's buffer) into the chunk.
-func (c *scanChunk) add(rec input.Record) {
-	start := len(c.text)
-	c.text = append(c.text, rec.Bytes...)
-	rec.Bytes = nil
-	c.recs = append(c.recs, scanRecord{rec: rec, start: start, end: len(c.text)})
-}
-
-// scanOne streams one input through the engine and the pipeline in chunks.
-// Reading and cutting the input runs in its own goroutine, one chunk ahead
-// of the evaluation, so the two use both cores; each record is cut once, by
-// the reader, and evaluated where it lies in its chunk.
-func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress, free chan *scanChunk) error {
-	full := make(chan *scanChunk)
-	quit := make(chan struct{})
-	go readChunks(r, full, free, quit)
-	// However scanOne returns, the reader stops and every chunk is back in
-	// free before the next input takes them.
-	defer func() {
-		close(quit)
-		for c := range full {
-			c.reset()
-			free <- c
-		}
-	}()
-	records := 0 // of this input
-	for c := range full {
-		records += len(c.recs)
-		res := detect.Result{DecodeAll: p.CheckEveryRecord}
-		for _, sr := range c.recs {
-			rec := sr.rec
-			rec.Bytes = c.text[sr.start:sr.end:sr.end]
-			p.Engine.EvaluateRecord(rec, &res)
-		}
-		sum.skipped += len(c.skips)
-		for _, sk := range c.skips {
-			sum.skips = append(sum.skips, name+" "+sk)
-		}
-		if res.Records > 0 {
-			out, err := p.Record(ctx, 0, &res)
-			if err != nil {
-				return fmt.Errorf("%s: alerts not recorded: %w", name, err)
-			}
-			account(name, out, sum)
-			for _, al := range out.Alerts {
-				printAlert(stdout, al, asJSON)
-			}
-		}
-		progress.update(c.read, sum)
-		switch {
-		case c.stop != nil && records == 0:
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, c.stop))
-		case c.stop != nil:
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, c.stop))
-		case c.last && c.read == 0:
-			sum.skips = append(sum.skips, name+" is empty")
-		case c.last && records == 0:
-			sum.skips = append(sum.skips, name+" holds no records")
-		}
-		c.reset()
-		free <- c
-	}
-	return nil
-}
-
-// readChunks cuts r into records and sends them in chunks taken from free,
-// the last one carrying the error that ended the input, if any; it stops
-// early when quit is closed. A captured host request found in the input is
-// decoded and its messages cut like any other input.
-func readChunks(r io.Reader, full chan<- *scanChunk, free chan *scanChunk, quit <-chan struct{}) {
-	defer close(full)
+// scanOne streams one input through the engine and the pipeline: each
+// record is cut once, by the input's Reader, and evaluated where it lies in
+// the Reader's buffer; the matches of every scanChunkRecords records are
+// recorded before more is read. A captured host request found in the input
+// is decoded and its messages evaluated like any other input.
+func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
 	in := input.NewReader(r)
-	var c *scanChunk
-	select {
-	case c = <-free:
-	case <-quit:
-		return
-	}
-	// deliver hands c over (or back, when the scan stopped); next takes
-	// the chunk to fill next. The reader holds at most one chunk, and none
-	// once it returns.
-	deliver := func() bool {
-		c.read = in.Offset()
-		select {
-		case full <- c:
-			return true
-		case <-quit:
-			c.reset()
-			free <- c // there is room: only two chunks exist
-			return false
-		}
-	}
-	next := func() bool {
-		select {
-		case c = <-free:
-			return true
-		case <-quit:
-			return false
-		}
-	}
-	// Captured host requests hold messages of their own; they are numbered
-	// after the input's own messages.
+	res := detect.Result{DecodeAll: p.CheckEveryRecord}
+	records := 0 // of this input
+	// Captured host requests hold messages of their own; they are
+	// numbered after the input's own messages.
 	extra := 0
+	record := func() error {
+		if res.Records == 0 {
+			return nil
+		}
+		out, err := p.Record(ctx, 0, &res)
+		if err != nil {
+			return fmt.Errorf("%s: alerts not recorded: %w", name, err)
+		}
+		account(name, out, sum)
+		for _, al := range out.Alerts {
+			printAlert(stdout, al, asJSON)
+		}
+		res = detect.Result{DecodeAll: p.CheckEveryRecord, Matches: res.Matches[:0], Skips: res.Skips[:0]}
+		progress.update(in.Offset(), sum)
+		return nil
+	}
 	for {
 		rec, err := in.Next()
 		if err == io.EOF {
-			c.last = true
-			deliver()
-			return
+			break
 		}
 		if err != nil {
-			c.stop, c.last = err, true
-			deliver()
-			return
+			if err := record(); err != nil {
+				return err
+			}
+			sum.skipped++
+			if records == 0 {
+				sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, err))
+			} else {
+				sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, err))
+			}
+			return nil
 		}
 		rec.Message += extra
+		records++
 		if rec.Skip == "" && rec.Index == 0 && bytes.HasPrefix(rec.Bytes, []byte("{")) && mentionsMetadata(rec.Bytes) {
 			if inv, err := handler.DecodeCaptured(rec.Bytes); err == nil {
 				for i, msg := range inv.Messages {
-					cutMessage(c, rec.Message+i, rec.Offset, msg.Body)
+					evaluateMessage(p, &res, rec.Message+i, rec.Offset, msg.Body, sum, name)
 				}
 				extra += len(inv.Messages) - 1
 				continue
 			} else if !errors.Is(err, handler.ErrNotHostRequest) {
-				c.skips = append(c.skips, fmt.Sprintf("message %d (byte %d): host request: %v", rec.Message, rec.Offset, err))
+				sum.skipped++
+				sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, rec.Message, rec.Offset, err))
 				continue
 			}
 		}
-		if rec.Skip != "" {
-			c.recs = append(c.recs, scanRecord{rec: rec})
-		} else {
-			c.add(rec)
-		}
-		if len(c.recs) >= scanChunkRecords || len(c.text) >= scanChunkBytes {
-			if !deliver() || !next() {
-				return
+		p.Engine.EvaluateRecord(rec, &res)
+		if res.Records >= scanChunkRecords {
+			if err := record(); err != nil {
+				return err
 			}
 		}
 	}
+	if err := record(); err != nil {
+		return err
+	}
+	switch {
+	case in.Offset() == 0:
+		sum.skips = append(sum.skips, name+" is empty")
+	case records == 0:
+		sum.skips = append(sum.skips, name+" holds no records")
+	}
+	return nil
 }
 
-// cutMessage cuts one message of a captured host request into the chunk;
-// its positions are those of the request in the input.
-func cutMessage(c *scanChunk, message int, offset int64, body []byte) {
-	in := input.NewReader(bytes.NewReader(body))
+// evaluateMessage evaluates one message of a captured host request; its
+// positions are those of the request in the input.
+func evaluateMessage(p *alerting.Pipeline, res *detect.Result, message int, offset int64, body []byte, sum *scanSummary, name string) {
+	in := input.NewBytesReader(body)
 	for index := 0; ; index++ {
 		rec, err := in.Next()
 		if err == io.EOF {
 			return
 		}
 		if err != nil {
-			c.skips = append(c.skips, fmt.Sprintf("message %d (byte %d): host request message: not valid JSON: %v", message, offset, err))
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request message: not valid JSON: %v", name, message, offset, err))
 			return
 		}
 		rec.Message, rec.Index, rec.Offset = message, index, offset
-		if rec.Skip != "" {
-			c.recs = append(c.recs, scanRecord{rec: rec})
-		} else {
-			c.add(rec)
-		}
+		p.Engine.EvaluateRecord(rec, res)
 	}
 }
 
