@@ -38,6 +38,10 @@ type scanSummary struct {
 	heldBack                                   map[string]int
 	undelivered                                int
 	skips                                      []string
+	// shown holds the alerts printed so far in this scan: one that comes
+	// back only as a duplicate (two files holding the same operation) is
+	// neither printed nor counted again.
+	shown map[string]bool
 }
 
 func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -88,7 +92,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer a.Close()
 	a.pipeline.CheckEveryRecord = *checkRecords
 
-	sum := &scanSummary{heldBack: map[string]int{}}
+	sum := &scanSummary{heldBack: map[string]int{}, shown: map[string]bool{}}
 	// Two chunks take turns for every input: allocated once, at their
 	// full size, so that a scan's memory does not depend on its input.
 	free := make(chan *scanChunk, 2)
@@ -217,6 +221,10 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 			}
 			account(name, out, sum)
 			for _, al := range out.Alerts {
+				if sum.shown[al.ID] && al.State == alert.StateDuplicate {
+					continue // already printed by this scan
+				}
+				sum.shown[al.ID] = true
 				printAlert(stdout, al, asJSON)
 			}
 		}
@@ -367,6 +375,9 @@ func account(name string, out *alerting.Outcome, sum *scanSummary) {
 		sum.skips = append(sum.skips, name+" "+s.String())
 	}
 	for _, a := range out.Alerts {
+		if sum.shown[a.ID] && a.State == alert.StateDuplicate {
+			continue // this scan has counted it already
+		}
 		switch a.State {
 		case alert.StateNew:
 			sum.alertsNew++
