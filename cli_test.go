@@ -171,3 +171,31 @@ func TestServeLogsDurationsAsDurations(t *testing.T) {
 		t.Errorf("logged %s", buf.Bytes())
 	}
 }
+
+// TestMakeAzureTargetsNeedTheCLI: make deploy and make destroy on a machine
+// without the Azure CLI say what to install instead of failing inside a
+// script with "az: command not found". PATH holds only the tools make needs,
+// so that no az can be found (and nothing is ever deployed or destroyed).
+func TestMakeAzureTargetsNeedTheCLI(t *testing.T) {
+	bin := t.TempDir()
+	for _, tool := range []string{"make", "bash", "sh", "go"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, target := range []string{"deploy", "destroy"} {
+		cmd := exec.Command(filepath.Join(bin, "make"), "--no-print-directory", target)
+		cmd.Env = append(os.Environ(), "PATH="+bin, "TRIPLINE_LOCATION=nowhere", "TRIPLINE_RESOURCE_GROUP=rg-none")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("make %s succeeded without the Azure CLI:\n%s", target, out)
+		}
+		if !strings.Contains(string(out), "make "+target+": the Azure CLI (az) is not installed; see docs/deploy.md") || strings.Contains(string(out), "command not found") {
+			t.Errorf("make %s without az:\n%s", target, out)
+		}
+	}
+}
