@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tripline/tripline/alert"
@@ -32,7 +34,7 @@ type app struct {
 }
 
 type appOptions struct {
-	stateFile string // overrides TRIPLINE_STATE_FILE
+	stateFile string // overrides TRIPLINE_STATE_FILE (--state)
 	rulesDir  string // overrides TRIPLINE_RULES_DIR
 	// appRoot is the Function App folder holding packaged rules; default
 	// FUNCTIONS_APP_ROOT_PATH (set by the Functions host).
@@ -86,7 +88,11 @@ func newApp(ctx context.Context, opts appOptions) (*app, error) {
 	a := &app{cfg: cfg}
 	a.pipeline = &alerting.Pipeline{Engine: engine, TTL: cfg.AlertTTL, Logger: logger, Stateful: &stateful.Decider{}}
 	if opts.needStore {
-		st, desc, closer, err := openStore(ctx, cfg)
+		stateOrigin := "TRIPLINE_STATE_FILE"
+		if opts.stateFile != "" {
+			stateOrigin = "--state" // messages name what the user typed
+		}
+		st, desc, closer, err := openStore(ctx, cfg, stateOrigin, notice)
 		if err != nil {
 			return nil, err
 		}
@@ -169,8 +175,8 @@ func loadRuleSet(src ruleSources, extra ...string) (*ruleset.Set, error) {
 	opts := ruleset.Options{Builtin: rules.FS, Strict: src.strict}
 	var errs []error
 	if src.rulesDir != "" {
-		if st, err := os.Stat(src.rulesDir); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("%s: %s is not a directory", src.rulesOrigin, src.rulesDir)
+		if err := checkRulesDir(src.rulesDir, src.rulesOrigin); err != nil {
+			return nil, err
 		}
 		opts.Trees = append(opts.Trees, ruleset.Tree{FS: os.DirFS(src.rulesDir), Name: src.rulesDir, Origin: src.rulesOrigin})
 	}
@@ -208,6 +214,44 @@ func loadRuleSet(src ruleSources, extra ...string) (*ruleset.Set, error) {
 	return set, errors.Join(append(errs, err)...)
 }
 
+// checkRulesDir says what is wrong with a rules directory, naming where it
+// came from (the flag or the setting the user typed): it does not exist, it
+// is not a directory, or, when the user named it, it holds no rule file. A
+// packaged rules folder may be empty (make package RULES= with no rules).
+func checkRulesDir(dir, origin string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %s does not exist", origin, dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", origin, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s: %s is not a directory", origin, dir)
+	case origin == "package":
+		return nil
+	}
+	found := false
+	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && p != dir && strings.HasPrefix(d.Name(), "."):
+			return fs.SkipDir // as the loader does (.git)
+		case !d.IsDir() && strings.HasSuffix(d.Name(), ".toml"):
+			found = true
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if walkErr != nil {
+		return fmt.Errorf("%s: %w", origin, walkErr)
+	}
+	if !found {
+		return fmt.Errorf("%s: %s has no rule files (*.toml, searched recursively)", origin, dir)
+	}
+	return nil
+}
+
 // loadEngine loads the rule set and compiles it; skips are reported to
 // notice one line per reason.
 func loadEngine(src ruleSources, notice func(string)) (*detect.Engine, *ruleset.Set, error) {
@@ -228,9 +272,16 @@ type pipelineStore interface {
 	Close() error
 }
 
+// storeSlowNotice is how long opening Cosmos DB may stay silent: an
+// endpoint that does not answer costs the client's retries (tens of
+// seconds) before the error, and the user should know what it is waiting on.
+var storeSlowNotice = 2 * time.Second
+
 // openStore opens Cosmos DB when an endpoint is configured, else the
-// embedded file store.
-func openStore(ctx context.Context, cfg Config) (alerting.Store, string, func() error, error) {
+// embedded file store. stateOrigin names where the state file came from
+// (--state or TRIPLINE_STATE_FILE); notice hears that Cosmos DB is slow to
+// answer.
+func openStore(ctx context.Context, cfg Config, stateOrigin string, notice func(string)) (alerting.Store, string, func() error, error) {
 	var st pipelineStore
 	var desc string
 	if cfg.CosmosEndpoint != "" {
@@ -252,7 +303,18 @@ func openStore(ctx context.Context, cfg Config) (alerting.Store, string, func() 
 			}
 			opts.Credential = cred
 		}
+		done, waited := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(waited)
+			select {
+			case <-done:
+			case <-time.After(storeSlowNotice):
+				notice(fmt.Sprintf("waiting for Cosmos DB at %s (TRIPLINE_COSMOS_ENDPOINT): no answer yet", cfg.CosmosEndpoint))
+			}
+		}()
 		c, err := cosmos.New(ctx, opts)
+		close(done)
+		<-waited
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("open the Cosmos DB store (TRIPLINE_COSMOS_ENDPOINT): %w", err)
 		}
@@ -267,7 +329,7 @@ func openStore(ctx context.Context, cfg Config) (alerting.Store, string, func() 
 		}
 		b, err := bolt.Open(path, nil)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("embedded store (TRIPLINE_STATE_FILE): %w", err)
+			return nil, "", nil, fmt.Errorf("embedded store (%s): %w", stateOrigin, err)
 		}
 		st, desc = b, "embedded store "+path
 	}

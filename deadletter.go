@@ -23,8 +23,8 @@ func cmdDeadLetter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE)")
 	asJSON := fs.Bool("json", false, "print the index as JSON, one entry per line")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "usage: tripline deadletter [--state FILE] [--json] [ID]")

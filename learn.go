@@ -30,8 +30,9 @@ func cmdLearn(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	until := fs.String("until", "", "ignore records after this time (RFC 3339), so that the stream alerts on what follows")
 	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE, else ~/.local/state/tripline/state.db)")
 	rulesDir := fs.String("rules", "", "directory of extra rule files (default: TRIPLINE_RULES_DIR)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	files, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return code
 	}
 	var end time.Time
 	if *until != "" {
@@ -42,7 +43,6 @@ func cmdLearn(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		end = t.UTC()
 	}
-	files := fs.Args()
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "tripline learn: name at least one FILE of exported logs")
 		return 2
@@ -219,7 +219,7 @@ func statefulNotes(ctx context.Context, cfg Config, rules []*detect.Rule) map[st
 		case r.NewTerms != nil:
 			if !opened {
 				opened = true
-				st, _, closeStore, openErr = openStore(ctx, cfg)
+				st, _, closeStore, openErr = openStore(ctx, cfg, "TRIPLINE_STATE_FILE", func(string) {})
 			}
 			n := fmt.Sprintf("new_terms: %s over %s; ", strings.Join(r.NewTerms.Fields, " + "), r.NewTerms.HistoryWindow)
 			if openErr != nil {

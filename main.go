@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,15 +21,20 @@ import (
 )
 
 const usage = `usage:
-  tripline scan [--json] [--state FILE] [--no-deliver] [--rules DIR] FILE...   evaluate exported logs (- = stdin)
-  tripline serve                                                               run the Functions custom handler
-  tripline deliver [--state FILE] [--respect-backoff] [--force]                one pass of pending notifications
-  tripline deadletter [--state FILE] [--json] [ID]                             list what could not be recorded (see docs/store.md)
-  tripline rules list | test | check FILE...                                   rule tools
-  tripline learn [--until TIME] [--state FILE] [--rules DIR] FILE...           seed new_terms history from exported logs
+  tripline scan [--json] [--state FILE] [--no-deliver] [--rules DIR] [--quiet] [--check-records] FILE...
+                                               evaluate exported logs (- = standard input)
+  tripline serve [--addr ADDR] [--rules DIR]   run the Functions custom handler
+  tripline deliver [--state FILE] [--respect-backoff] [--force]
+                                               one pass of pending notifications
+  tripline deadletter [--state FILE] [--json] [ID]
+                                               list what could not be recorded (docs/store.md)
+  tripline rules list | test | check FILE...   rule tools (tripline rules --help)
+  tripline learn [--until TIME] [--state FILE] [--rules DIR] FILE...
+                                               seed new_terms history from exported logs
 
+Flags may come before or after the files. Each command's flags: tripline COMMAND --help.
 With no arguments and FUNCTIONS_CUSTOMHANDLER_PORT set, tripline serves.
-Settings are environment variables (TRIPLINE_*); see README.md.
+Settings are environment variables (TRIPLINE_*): docs/settings.md.
 `
 
 func main() {
@@ -64,4 +71,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "tripline: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// parseFlags parses a command's flags. code is -1 to go on, else the exit
+// code: 0 after -h (the usage is the answer asked for), 2 for an unusable
+// flag (the flag package has said why).
+func parseFlags(fs *flag.FlagSet, args []string) (code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return -1
 }

@@ -72,7 +72,7 @@ func isolatedEnv(t testing.TB, extra map[string]string) map[string]string {
 		"XDG_STATE_HOME":                 t.TempDir(),
 		"EventHubName":                   "insights-activity-logs",
 		"EventHubConsumerGroup":          "tripline",
-		"NotificationRetrySchedule":      "0 */2 * * * *",
+		"NotificationRetrySchedule":      "0 */5 * * * *",
 	}
 	for k, v := range extra {
 		env[k] = v

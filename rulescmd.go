@@ -25,6 +25,10 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, rulesUsage)
 		return 2
 	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, rulesUsage)
+		return 0
+	}
 	sub := args[0]
 	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -38,8 +42,9 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tripline rules: unknown subcommand %q\n%s", sub, rulesUsage)
 		return 2
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	rest, code := parseInterleaved(fs, args[1:])
+	if code >= 0 {
+		return code
 	}
 	cfg, err := loadConfig()
 	if err != nil {
@@ -50,11 +55,14 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 		cfg.RulesDir = *rulesDir
 	}
 	src := sourcesFor(cfg, os.Getenv("FUNCTIONS_APP_ROOT_PATH"), *strict)
-	if sub == "check" {
-		return checkRules(src, fs.Args(), stdout, stderr)
+	if rulesDir != nil && *rulesDir != "" {
+		src.rulesOrigin = "--rules" // messages name what the user typed
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tripline rules %s: unexpected argument %q\n%s", sub, fs.Arg(0), rulesUsage)
+	if sub == "check" {
+		return checkRules(src, rest, stdout, stderr)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "tripline rules %s: unexpected argument %q\n%s", sub, rest[0], rulesUsage)
 		return 2
 	}
 	set, err := loadRuleSet(src)

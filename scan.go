@@ -35,6 +35,10 @@ type scanSummary struct {
 	heldBack                                   map[string]int
 	undelivered                                int
 	skips                                      []string
+	// shown holds the alerts printed so far in this scan: one that comes
+	// back only as a duplicate (two files holding the same operation) is
+	// neither printed nor counted again.
+	shown map[string]bool
 }
 
 func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -85,7 +89,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer a.Close()
 	a.pipeline.CheckEveryRecord = *checkRecords
 
-	sum := &scanSummary{heldBack: map[string]int{}}
+	sum := &scanSummary{heldBack: map[string]int{}, shown: map[string]bool{}}
 	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
 	for _, name := range files {
 		var r io.Reader = stdin
@@ -156,6 +160,10 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 		}
 		account(name, out, sum)
 		for _, al := range out.Alerts {
+			if sum.shown[al.ID] && al.State == alert.StateDuplicate {
+				continue // already printed by this scan
+			}
+			sum.shown[al.ID] = true
 			printAlert(stdout, al, asJSON)
 		}
 		res = detect.Result{DecodeAll: p.CheckEveryRecord, Matches: res.Matches[:0], Skips: res.Skips[:0]}
@@ -262,6 +270,9 @@ func account(name string, out *alerting.Outcome, sum *scanSummary) {
 		sum.skips = append(sum.skips, name+" "+s.String())
 	}
 	for _, a := range out.Alerts {
+		if sum.shown[a.ID] && a.State == alert.StateDuplicate {
+			continue // this scan has counted it already
+		}
 		switch a.State {
 		case alert.StateNew:
 			sum.alertsNew++

@@ -27,10 +27,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (default 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT)")
 	rulesDir := fs.String("rules", "", "directory tree of rule files (default: TRIPLINE_RULES_DIR, else the app package's config/rules)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{ReplaceAttr: durationText}))
 	if *addr == "" {
 		port, ok := handler.PortFromEnv()
 		if !ok {
@@ -121,8 +121,8 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	state := fs.String("state", "", "embedded store file (default: TRIPLINE_STATE_FILE)")
 	respectBackoff := fs.Bool("respect-backoff", false, "only channels whose backoff is over, as the timer does (default: flush every pending delivery now)")
 	force := fs.Bool("force", false, "also take alerts another pass is delivering now (its claim has not expired): a channel may then get an alert twice")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	a, err := newApp(ctx, appOptions{stateFile: *state, needStore: true, logger: logger})
@@ -147,4 +147,13 @@ func cmdDeliver(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func passSummary(r alerting.DeliverResult) string {
 	return fmt.Sprintf("delivery pass: %d pending alert(s), %d sent, %d failed, %d still pending (%d held by another pass)",
 		r.Alerts, r.Sent, r.Failed, r.StillPending, r.Busy)
+}
+
+// durationText writes durations as Go prints them ("20s"): slog's JSON
+// handler writes them as integer nanoseconds, which nobody reads right.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }

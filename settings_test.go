@@ -17,9 +17,12 @@ var updateSettings = flag.Bool("update-settings", false, "rewrite docs/settings.
 // tags are the single source of every setting's name, default and meaning.
 func TestSettingsDoc(t *testing.T) {
 	var buf bytes.Buffer
-	buf.WriteString("# Settings\n\nGenerated from the `Config` struct in settings.go (`go test . -run TestSettingsDoc -update-settings`).\n")
+	buf.WriteString("# Settings\n\n**Who this is for:** you configure Tripline, on a laptop or as app settings in Azure.\n\n")
+	buf.WriteString("Generated from the `Config` struct in settings.go (`go test . -run TestSettingsDoc -update-settings`).\n")
 	buf.WriteString("Every setting is an environment variable (an app setting in Azure, `Values` in local.settings.json).\n")
-	buf.WriteString("Secrets are Key Vault references in Azure and are never printed.\n\n")
+	buf.WriteString("Secrets are Key Vault references in Azure and are never printed. A bad value stops start-up with a message\n")
+	buf.WriteString("naming the setting. The Functions host reads three more, for the triggers: `EventHubName`, `EventHubConsumerGroup`\n")
+	buf.WriteString("and `NotificationRetrySchedule` (NCRONTAB, default `0 */5 * * * *`: every 5 minutes); see local.settings.sample.json.\n\n")
 	tw := tabwriter.NewWriter(&buf, 0, 0, 1, ' ', tabwriter.Debug)
 	tmpl := "| Setting | Default | Secret | Meaning |\n|---|---|---|---|\n{{range .}}| `{{usage_key .}}` | {{usage_default .}} | {{if eq (usage_type .) \"Secret\"}}yes{{end}} | {{usage_description .}} |\n{{end}}"
 	var c Config

@@ -1,5 +1,5 @@
 // Package handler is Tripline's Azure Functions custom-handler HTTP server: it
-// speaks the host protocol (reference/functions-host-protocol.md) and nothing
+// speaks the host protocol (learn.microsoft.com/azure/azure-functions/functions-custom-handlers) and nothing
 // else. It knows no rules and does no detection.
 //
 // Its few types:

@@ -130,7 +130,7 @@ func TestTeamsEnvelope(t *testing.T) {
 		t.Errorf("title %q", texts[0])
 	}
 	joined := strings.Join(texts, "\n")
-	for _, want := range []string{"Who", "dana.okafor@contoso-example.com \\(Kubernetes user, object id 4e8a2c6f-1b3d-4a5e-9f0c-7b2d1e3a5c7f\\)", "MITRE ATT&CK", "T1070 Indicator Removal", "Alert id", "al\\_5b7d9f1a3c5e4a7b", "1\\. Identify the caller", "2025-05-06T09:19:02Z"} {
+	for _, want := range []string{"Who", "dana.okafor@contoso-example.com \\(Kubernetes user, object id 4e8a2c6f-1b3d-4a5e-9f0c-7b2d1e3a5c7f\\)", "MITRE ATT&CK", "T1070 Indicator Removal", "Alert id", "alt-9709262861e74051c82f6ee8492bea3d", "1\\. Identify the caller", "2025-05-06T09:19:02Z"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("card lacks %q", want)
 		}
@@ -141,6 +141,14 @@ func TestTeamsEnvelope(t *testing.T) {
 	}
 	if strings.Contains(joined, "shortened") {
 		t.Error("normal alert marked as shortened")
+	}
+	// The rule's steps quote field names as Markdown code spans, which
+	// Adaptive Cards cannot show: the backticks must not reach the card.
+	if !strings.Contains(strings.Join(kubeAlert().Rule.Steps, ""), "`") {
+		t.Fatal("fixture steps hold no code span; the check below would prove nothing")
+	}
+	if strings.Contains(joined, "`") {
+		t.Errorf("card shows Markdown backticks literally:\n%s", joined)
 	}
 }
 
@@ -383,7 +391,7 @@ func TestPagerDutyEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := checkPD(t, sendOne(t, ch, rc, activityAlert()))
-	if ev.DedupKey != "al_a7d3e5f12c4b4e8a" || ev.Payload.Severity != "warning" || ev.Payload.Timestamp != "2025-05-06T09:16:48.5521904Z" {
+	if ev.DedupKey != "alt-89e7c5c2a6256e0e2c717221b62de8cd" || ev.Payload.Severity != "warning" || ev.Payload.Timestamp != "2025-05-06T09:16:48.5521904Z" {
 		t.Errorf("dedup %q severity %q timestamp %q", ev.DedupKey, ev.Payload.Severity, ev.Payload.Timestamp)
 	}
 	if ev.Payload.Summary != "[MEDIUM] Azure Kubernetes Events Deleted: MICROSOFT.KUBERNETES/CONNECTEDCLUSTERS/EVENTS.K8S.IO/EVENTS/DELETE on ARC-EDGE-STORE-042 by app 5d9e1f3a-7b2c-4d6e-8f0a-1c3e5a7b9d2f" {
@@ -396,7 +404,7 @@ func TestPagerDutyEvent(t *testing.T) {
 		t.Errorf("links %v", ev.Links)
 	}
 	cd := ev.Payload.CustomDetails
-	if cd["who"] != "service principal (ServicePrincipal, app id 5d9e1f3a-7b2c-4d6e-8f0a-1c3e5a7b9d2f, object id c2f4a6e8-b0d1-4c3e-9a5b-7d9f1e2c4a6b)" || cd["alert_id"] != "al_a7d3e5f12c4b4e8a" || cd["event"] == nil {
+	if cd["who"] != "service principal (ServicePrincipal, app id 5d9e1f3a-7b2c-4d6e-8f0a-1c3e5a7b9d2f, object id c2f4a6e8-b0d1-4c3e-9a5b-7d9f1e2c4a6b)" || cd["alert_id"] != "alt-89e7c5c2a6256e0e2c717221b62de8cd" || cd["event"] == nil {
 		t.Errorf("custom_details %v", cd)
 	}
 	if _, ok := cd["truncated"]; ok {

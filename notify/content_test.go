@@ -71,7 +71,7 @@ func TestViewKubeAudit(t *testing.T) {
 		{"Count", "2"},
 		{"MITRE ATT&CK", "TA0005 Defense Evasion; T1070 Indicator Removal"},
 		{"Rule", "Azure AKS Kubernetes Events Deleted (kube-audit) (b76ccbde-88d9-47f1-b077-b38e61cbbe2e)"},
-		{"Alert id", "al_5b7d9f1a3c5e4a7b"},
+		{"Alert id", "alt-9709262861e74051c82f6ee8492bea3d"},
 	}
 	if got := v.facts(); !reflect.DeepEqual(got, want) {
 		t.Errorf("facts\n got %q\nwant %q", got, want)

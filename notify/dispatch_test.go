@@ -187,7 +187,7 @@ func TestDispatcherHorizonFails(t *testing.T) {
 		t.Fatalf("%d ERROR records: %s", len(errs), logs.String())
 	}
 	e := errs[0]
-	if e["alert_id"] != "al_5b7d9f1a3c5e4a7b" || e["rule_id"] != "b76ccbde-88d9-47f1-b077-b38e61cbbe2e" ||
+	if e["alert_id"] != "alt-9709262861e74051c82f6ee8492bea3d" || e["rule_id"] != "b76ccbde-88d9-47f1-b077-b38e61cbbe2e" ||
 		e["rule"] != "Azure AKS Kubernetes Events Deleted (kube-audit)" || e["channel"] != "webhook" ||
 		e["attempts"] != float64(8) || e["error"] != "notify webhook: HTTP 503" || !strings.HasPrefix(e["msg"].(string), "NOTIFICATION FAILED") {
 		t.Errorf("error record %v", e)

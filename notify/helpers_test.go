@@ -246,10 +246,10 @@ func (l *logBuffer) Records(t testing.TB) []map[string]any {
 }
 
 // kubeAlert is the seed rule's kube-audit alert, built the way detect
-// normalizes samples/eventhub-kube-audit-records.json.
+// normalizes examples/kube-audit-eventhub.json (the id is the one `tripline scan` gives it).
 func kubeAlert() *alert.Alert {
 	return &alert.Alert{
-		ID: "al_5b7d9f1a3c5e4a7b",
+		ID: "alt-9709262861e74051c82f6ee8492bea3d",
 		Rule: alert.RuleInfo{
 			ID:        "b76ccbde-88d9-47f1-b077-b38e61cbbe2e",
 			Name:      "Azure AKS Kubernetes Events Deleted (kube-audit)",
@@ -318,10 +318,10 @@ func kubeAlert() *alert.Alert {
 
 // activityAlert is the seed rule's Activity Log alert (a service principal),
 // normalized as Elastic's azure integration stores
-// samples/eventhub-activitylog-records.json record 2.
+// examples/activitylog-eventhub.json (its Success record).
 func activityAlert() *alert.Alert {
 	return &alert.Alert{
-		ID: "al_a7d3e5f12c4b4e8a",
+		ID: "alt-89e7c5c2a6256e0e2c717221b62de8cd",
 		Rule: alert.RuleInfo{
 			ID: "8b64d36a-1307-4b2e-a77b-a0027e4d27c8", Name: "Azure Kubernetes Events Deleted", Severity: "medium", RiskScore: 47,
 			Techniques: []alert.Technique{{ID: "T1562.001", Name: "Disable or Modify Tools"}},

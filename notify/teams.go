@@ -151,7 +151,7 @@ func teamsAlert(a *alert.Alert) ([]byte, error) {
 					truncated = true
 					break
 				}
-				body = append(body, textBlock{Type: "TextBlock", Text: fmt.Sprintf("%d\\. %s", i+1, cut(s, limit)), Wrap: true, Spacing: "Small"})
+				body = append(body, textBlock{Type: "TextBlock", Text: fmt.Sprintf("%d\\. %s", i+1, cut(noCodeSpans(s), limit)), Wrap: true, Spacing: "Small"})
 			}
 		}
 		if truncated {
@@ -182,3 +182,8 @@ func teamsHeldBack(h alert.HeldBack) ([]byte, error) {
 	}}
 	return marshal(newTeamsMessage(card))
 }
+
+// noCodeSpans drops the backticks of Markdown code spans in a rule's
+// investigation steps: Adaptive Card markdown has no code span, so Teams
+// would show them (escaped) as literal backticks around the field names.
+func noCodeSpans(s string) string { return strings.ReplaceAll(s, "`", "") }

@@ -89,7 +89,7 @@ func TestWebhookRetryKeepsIDAndResigns(t *testing.T) {
 	}
 	wh, _ := standardwebhooks.NewWebhook(whsec)
 	for i, r := range reqs {
-		if r.Header.Get("webhook-id") != "al_5b7d9f1a3c5e4a7b" {
+		if r.Header.Get("webhook-id") != "alt-9709262861e74051c82f6ee8492bea3d" {
 			t.Errorf("request %d id %q", i, r.Header.Get("webhook-id"))
 		}
 		if err := wh.Verify(r.Body, r.Header); err != nil {

@@ -207,7 +207,8 @@ func normalizeActivityLog(rec map[string]any, raw []byte) *Event {
 	return ev
 }
 
-// Renames Elastic's azure pipeline applies (reference §2.2), declared here
+// Renames Elastic's azure pipeline applies (elastic/integrations,
+// packages/azure/data_stream/activitylogs/elasticsearch/ingest_pipeline/default.yml), declared here
 // rather than spelled out in the code that walks the record.
 var (
 	evidenceNames = map[string]string{

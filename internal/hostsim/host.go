@@ -1,5 +1,6 @@
 // Package hostsim is a test helper that plays the Azure Functions host
-// towards a custom handler, following reference/functions-host-protocol.md:
+// towards a custom handler, following the custom-handler protocol
+// (learn.microsoft.com/azure/azure-functions/functions-custom-handlers):
 // it starts the handler executable as the host does, waits for it the way
 // the host's readiness probe does, and sends Event Hubs batches, Event Grid
 // deliveries and timer ticks encoded as the host encodes them, judging each

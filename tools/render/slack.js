@@ -11,7 +11,7 @@ const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, 
 const unescapeSlack = (s) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 
 // Emphasis opens after start/space/punctuation and closes before end/space/punctuation, and never
-// inside a word (so al_5b7d… stays as it is), like Slack.
+// inside a word (so snake_case_names stay as they are), like Slack.
 const before = "(^|[\\s>(\\[{\"'.,;:!?\\-])";
 const after = "(?=$|[\\s<)\\]}\"'.,;:!?\\-])";
 const emphasis = (mark, tag) =>
