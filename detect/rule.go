@@ -429,16 +429,27 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 	return r, nil
 }
 
+// tomlError positions a TOML error. The offending line is shown only for a
+// file that looks like a rule file (it has a [rule] table): a *.toml name
+// can point at anything (a symlink to a system file), and an error must not
+// print what such a file holds.
 func tomlError(name string, data []byte, err error) error {
 	re := &RuleError{File: name, Msg: "TOML: " + err.Error()}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		re.Line, re.Column = pe.Position.Line, pe.Position.Col
 		re.Msg = "TOML: " + pe.Message
-		re.Source = lineAt(data, pe.Position.Line)
+		if ruleTable.Match(data) {
+			re.Source = lineAt(data, pe.Position.Line)
+		} else {
+			re.Msg = "not a rule file (no [rule] table); TOML: " + pe.Message
+		}
 	}
 	return re
 }
+
+// ruleTable finds the [rule] table header of a rule file.
+var ruleTable = regexp.MustCompile(`(?m)^[ \t]*\[rule\][ \t]*(#.*)?\r?$`)
 
 // FirstSteps returns up to n list items of the note's first triage or
 // investigation section (Markdown "- item" or "1. item" lines), so that a
