@@ -171,6 +171,10 @@ var prefix = toLower(namePrefix)
 var allTags = union(tags, { application: 'tripline' })
 var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
 
+// At most 32 messages a batch: Event Hubs messages reach 1 MB, and the
+// largest batch the host can send is what the handler must hold in memory
+// (bench/README.md, "Memory": 32 messages of 1 MB fit the default 512 MB
+// instance beside the Functions host; 100 would not).
 // host.json extensions.eventHubs values per profile, applied as
 // AzureFunctionsJobHost__ app settings (functionapp.bicep). maxWaitTime is
 // used by the host only when minEventBatchSize > 1. tools/cost/ prices both;
@@ -178,13 +182,13 @@ var aksClusters = filter(aksClusterResourceIds, id => !empty(trim(id)))
 var batchingProfiles = {
   realtime: {
     minEventBatchSize: 1
-    maxEventBatchSize: 100
+    maxEventBatchSize: 32
     maxWaitTime: '00:00:30'
     prefetchCount: 300
   }
   economy: {
-    minEventBatchSize: 100
-    maxEventBatchSize: 100
+    minEventBatchSize: 32
+    maxEventBatchSize: 32
     maxWaitTime: '00:01:00'
     prefetchCount: 300
   }

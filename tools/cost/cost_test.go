@@ -41,12 +41,13 @@ func TestInvocationsPerPartition(t *testing.T) {
 		t.Errorf("realtime at 3 events/s: %v invocations/s, latency %v; want one per event, no wait", got, lat)
 	}
 	// Busy partition: full batches of minEventBatchSize.
-	if got, lat := invocationsPerPartition(eco, 500); math.Abs(got-5) > 1e-9 || math.Abs(lat-0.2) > 1e-9 {
-		t.Errorf("economy at 500 events/s: %v invocations/s, latency %v; want 5 (batches of 100), 0.2 s", got, lat)
+	if got, lat := invocationsPerPartition(eco, 512); math.Abs(got-16) > 1e-9 || math.Abs(lat-0.0625) > 1e-9 {
+		t.Errorf("economy at 512 events/s: %v invocations/s, latency %v; want 16 (batches of 32), 0.0625 s", got, lat)
 	}
-	// 10 events/s fill a batch of 100 in 10 s, before maxWaitTime.
-	if got, lat := invocationsPerPartition(eco, 10); math.Abs(got-0.1) > 1e-9 || lat != 10 {
-		t.Errorf("economy at 10 events/s: %v invocations/s, latency %v; want 0.1, 10 s", got, lat)
+	// 0.32 events/s fill a batch of 32 in 100 s: maxWaitTime (60 s) comes
+	// first, and the batch holds what arrived.
+	if got, lat := invocationsPerPartition(eco, 10); math.Abs(got-10.0/32) > 1e-9 || lat != 3.2 {
+		t.Errorf("economy at 10 events/s: %v invocations/s, latency %v; want 10/32, 3.2 s", got, lat)
 	}
 	// Quiet partition: one batch per maxWaitTime, holding what arrived.
 	if got, lat := invocationsPerPartition(eco, 0.1); math.Abs(got-0.1/7) > 1e-9 || lat != 60 {

@@ -36,14 +36,14 @@ var defaultPrices = Prices{
 	LogAnalyticsFreeGB: 5,
 }
 
-// defaultMeasured: bench/RESULTS.md of 2026-11-28 (the tenth round's
-// committed `make bench` run): 100-event invocations of 5,000 records, end to
-// end through `tripline serve`, p50 15.4 ms on one core of an AMD EPYC; peak
-// RSS 30.0 MB serving an 11.1 MB invocation.
+// defaultMeasured: bench/RESULTS.md of 2026-12-06 (the committed `make
+// bench` run): 100-event invocations of 5,000 records, end to end through
+// `tripline serve`, p50 102.3 ms on a shared 2-core AMD EPYC; peak RSS 92.9 MB
+// serving a 21.1 MB invocation.
 var defaultMeasured = Measured{
-	Run:              "bench/RESULTS.md, 2026-11-28 (end to end p50 15.4 ms per 5,000-record invocation, peak RSS 30.0 MB)",
-	SecondsPerRecord: 0.0154 / 5000,
-	PeakRSSMB:        30.0,
+	Run:              "bench/RESULTS.md, 2026-12-06 (end to end p50 102.3 ms per 5,000-record invocation, peak RSS 92.9 MB)",
+	SecondsPerRecord: 0.1023 / 5000,
+	PeakRSSMB:        92.9,
 }
 
 // defaultDeployment: infra/main.bicep's defaults and the assumptions named in

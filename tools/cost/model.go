@@ -48,8 +48,8 @@ type Profile struct {
 
 // Profiles are infra/main.bicep's batchingProfiles (a test keeps them equal).
 var Profiles = []Profile{
-	{Name: "realtime", MinEventBatchSize: 1, MaxEventBatchSize: 100, MaxWaitSeconds: 30, PrefetchCount: 300},
-	{Name: "economy", MinEventBatchSize: 100, MaxEventBatchSize: 100, MaxWaitSeconds: 60, PrefetchCount: 300},
+	{Name: "realtime", MinEventBatchSize: 1, MaxEventBatchSize: 32, MaxWaitSeconds: 30, PrefetchCount: 300},
+	{Name: "economy", MinEventBatchSize: 32, MaxEventBatchSize: 32, MaxWaitSeconds: 60, PrefetchCount: 300},
 }
 
 // Deployment is what infra/main.bicep deploys and how the records arrive.
