@@ -38,11 +38,12 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	// DefaultMaxBodyBytes holds the largest batch the host sends: 100
-	// Event Hubs messages (maxEventBatchSize) of at most 1 MiB each,
-	// encoded as JSON strings inside a JSON string, which grows diagnostic
-	// records by about half (141 MB for 100 messages of 0.96 MB); 256 MiB
-	// leaves room for 2.5 times.
+	// DefaultMaxBodyBytes holds the largest batch the host can be set to
+	// send: 100 Event Hubs messages (maxEventBatchSize at its largest;
+	// Tripline's host.json says 32) of at most 1 MiB each, encoded as JSON
+	// strings inside a JSON string, which grows diagnostic records by about
+	// half (141 MB for 100 messages of 0.96 MB); 256 MiB leaves room for 2.5
+	// times.
 	DefaultMaxBodyBytes    = 256 << 20
 	DefaultShutdownTimeout = 20 * time.Second
 )

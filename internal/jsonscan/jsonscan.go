@@ -1,8 +1,8 @@
-// Package jsonscan holds the byte-level pieces shared by Tripline's
-// hand-written JSON scanners (detect's record splitter and decoder, handler's
-// batch decoder, the stores' document check): an eight-bytes-at-a-time test
-// for the bytes that end a plain run of string text, the one-character
-// escapes, and skipping a string or container by its structure alone.
+// Package jsonscan checks and skips JSON without decoding it, allocating
+// nothing: Valid answers as encoding/json.Valid does (the stores check every
+// document they write with it; input checks scalars), and StringEnd and
+// ContainerEnd skip a string or a container by its structure alone (how
+// handler tells a captured host request from a message).
 package jsonscan
 
 import (
@@ -15,25 +15,20 @@ const (
 	hi8 = 0x8080808080808080
 )
 
-// Special has the high bit set in each byte of x (eight bytes, little
+// special has the high bit set in each byte of x (eight bytes, little
 // endian) that is '"', '\\' or a control character (< 0x20). Only the lowest
 // set byte is exact: bits above it may be false positives, so callers look
 // at the first one and rescan from there.
-func Special(x uint64) uint64 {
+func special(x uint64) uint64 {
 	q := x ^ (lo8 * '"')
 	s := x ^ (lo8 * '\\')
 	return ((q-lo8)&^q | (s-lo8)&^s | (x-lo8*0x20)&^x) & hi8
 }
 
-// SpecialOrNonASCII is Special that also flags bytes >= 0x80.
-func SpecialOrNonASCII(x uint64) uint64 {
-	return Special(x) | x&hi8
-}
-
-// Unescape returns the byte a one-character JSON escape stands for (the
+// unescape returns the byte a one-character JSON escape stands for (the
 // character after the backslash: " \ / b f n r t); ok is false for 'u' and
 // for anything that is not a JSON escape.
-func Unescape(e byte) (c byte, ok bool) {
+func unescape(e byte) (c byte, ok bool) {
 	switch e {
 	case '"', '\\', '/':
 		return e, true
@@ -51,8 +46,8 @@ func Unescape(e byte) (c byte, ok bool) {
 	return 0, false
 }
 
-// Hex returns the value of one hexadecimal digit of a \u escape.
-func Hex(h byte) (v rune, ok bool) {
+// hexValue returns the value of one hexadecimal digit of a \u escape.
+func hexValue(h byte) (v rune, ok bool) {
 	switch {
 	case h >= '0' && h <= '9':
 		return rune(h - '0'), true
@@ -90,7 +85,7 @@ func StringEnd(b []byte, i int) int {
 // bytes, fewer than eight, when none comes before them.
 func skipPlain(b []byte, i int) int {
 	for len(b)-i >= 8 {
-		if m := Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3 // the lowest flag is exact
 		}
 		i += 8
@@ -256,7 +251,7 @@ func validString(b []byte, i int) int {
 				return -1
 			}
 			if b[i+1] != 'u' {
-				if _, ok := Unescape(b[i+1]); !ok {
+				if _, ok := unescape(b[i+1]); !ok {
 					return -1
 				}
 				i += 2
@@ -266,7 +261,7 @@ func validString(b []byte, i int) int {
 				return -1
 			}
 			for _, h := range b[i+2 : i+6] {
-				if _, ok := Hex(h); !ok {
+				if _, ok := hexValue(h); !ok {
 					return -1
 				}
 			}

@@ -13,25 +13,21 @@ func firstFlag(m uint64) int { return bits.TrailingZeros64(m) / 8 }
 
 func TestSpecialFindsTheFirstSpecialByte(t *testing.T) {
 	for _, tc := range []struct {
-		in        string
-		special   int // index of the first flagged byte, 8 = none
-		nonASCIIs int
+		in      string
+		special int // index of the first flagged byte, 8 = none
 	}{
-		{"abcdefgh", 8, 8},
-		{`abc"efgh`, 3, 3},
-		{`a\cdefgh`, 1, 1},
-		{"abcdefg\n", 7, 7},
-		{"ab\xc3\xa9efgh", 8, 2},
-		{"\"\"\"\"\"\"\"\"", 0, 0},
-		{"ab\x1fdefgh", 2, 2},
-		{"ab defgh", 8, 8},
+		{"abcdefgh", 8},
+		{`abc"efgh`, 3},
+		{`a\cdefgh`, 1},
+		{"abcdefg\n", 7},
+		{"ab\xc3\xa9efgh", 8},
+		{"\"\"\"\"\"\"\"\"", 0},
+		{"ab\x1fdefgh", 2},
+		{"ab defgh", 8},
 	} {
 		x := binary.LittleEndian.Uint64([]byte(tc.in))
-		if got := firstFlag(Special(x)); got != tc.special {
-			t.Errorf("Special(%q): first flag at %d, want %d", tc.in, got, tc.special)
-		}
-		if got := firstFlag(SpecialOrNonASCII(x)); got != tc.nonASCIIs {
-			t.Errorf("SpecialOrNonASCII(%q): first flag at %d, want %d", tc.in, got, tc.nonASCIIs)
+		if got := firstFlag(special(x)); got != tc.special {
+			t.Errorf("special(%q): first flag at %d, want %d", tc.in, got, tc.special)
 		}
 	}
 }
@@ -39,10 +35,10 @@ func TestSpecialFindsTheFirstSpecialByte(t *testing.T) {
 func TestUnescape(t *testing.T) {
 	want := map[byte]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 	for e := 0; e < 256; e++ {
-		c, ok := Unescape(byte(e))
+		c, ok := unescape(byte(e))
 		w, known := want[byte(e)]
 		if ok != known || c != w {
-			t.Errorf("Unescape(%q) = %q, %v; want %q, %v", byte(e), c, ok, w, known)
+			t.Errorf("unescape(%q) = %q, %v; want %q, %v", byte(e), c, ok, w, known)
 		}
 	}
 }
