@@ -535,9 +535,18 @@ func indexQuoteOrBackslash(b []byte) int {
 	return -1
 }
 
-// copyScalar copies a number, true, false or null (or junk, which detect
-// then reports): everything up to the next separator.
+// copyScalar copies a number, true, false or null as JSON's grammar reads
+// it, so that a value that follows without a separator ("1\"a\"", "1true")
+// is the next value, as for encoding/json. Letters that spell no literal are
+// copied whole, and the caller's check reports them.
 func (r *Reader) copyScalar() error {
+	c, err := r.peek()
+	if err != nil {
+		return err
+	}
+	if c == '-' || c >= '0' && c <= '9' {
+		return r.copyNumber()
+	}
 	for {
 		c, err := r.peek()
 		if err == io.EOF {
@@ -546,15 +555,48 @@ func (r *Reader) copyScalar() error {
 		if err != nil {
 			return err
 		}
-		if isSpace(c) || c == ',' || c == ']' || c == '}' || c == '[' || c == '{' {
-			if r.keptLen() == 0 {
-				// A stray closing bracket: consume it so the walk goes on.
-				r.keep(r.readByte())
-			}
+		if c < 'a' || c > 'z' {
 			return nil
 		}
 		r.keep(r.readByte())
 	}
+}
+
+// copyNumber copies the longest JSON number at the input: -?(0|[1-9][0-9]*)
+// (.[0-9]+)?([eE][+-]?[0-9]+)?, or what of it is there.
+func (r *Reader) copyNumber() error {
+	var ioErr error
+	accept := func(ok func(c byte) bool) bool {
+		c, err := r.peek()
+		if err != nil {
+			if err != io.EOF {
+				ioErr = err
+			}
+			return false
+		}
+		if !ok(c) {
+			return false
+		}
+		r.keep(r.readByte())
+		return true
+	}
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	digits := func() {
+		for accept(digit) {
+		}
+	}
+	accept(func(c byte) bool { return c == '-' })
+	if !accept(func(c byte) bool { return c == '0' }) && accept(digit) {
+		digits()
+	}
+	if accept(func(c byte) bool { return c == '.' }) {
+		digits()
+	}
+	if accept(func(c byte) bool { return c == 'e' || c == 'E' }) {
+		accept(func(c byte) bool { return c == '+' || c == '-' })
+		digits()
+	}
+	return ioErr
 }
 
 // skipObjectRest discards the rest of a top-level object after its records
