@@ -28,7 +28,7 @@ func statefulEngine(root string) (*detect.Engine, int, string, error) {
 	which := "the built-ins and the project's stateful test rules"
 	if dir := os.Getenv("BENCH_ELASTIC_RULES"); dir != "" {
 		trees = append(trees, ruleset.Tree{FS: os.DirFS(dir), Name: dir, Origin: "BENCH_ELASTIC_RULES"})
-		which = "the built-ins, the project's stateful test rules and " + dir
+		which = "the built-ins, the project's stateful test rules and the Elastic rules of BENCH_ELASTIC_RULES"
 	}
 	set, err := ruleset.Load(ruleset.Options{Builtin: rules.FS, Trees: trees})
 	if err != nil {
