@@ -21,6 +21,7 @@ import (
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/internal/hostsim"
+	"github.com/tripline/tripline/stateful"
 	"github.com/tripline/tripline/store/memory"
 )
 
@@ -97,16 +98,22 @@ func builtinEngine() (*detect.Engine, error) {
 
 // triplineExport runs the pipeline over an Event Hubs export's message
 // bodies, a 100 at a time as the host batches them (records, prefilter,
-// normalization, every built-in rule, grouping, an in-memory store).
-func triplineExport(engine *detect.Engine, bodies [][]byte) (int, error) {
-	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour}
-	found := 0
+// normalization, every rule, grouping, an in-memory store). decider, when
+// not nil, decides stateful rules; calls, when not nil, collects the store
+// calls.
+func triplineExport(engine *detect.Engine, bodies [][]byte, decider *stateful.Decider, calls *int) (int, error) {
+	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour, Stateful: decider}
+	found, n := 0, 0
 	for k := 0; k < len(bodies); k += eventsPerCall {
 		o, err := p.Process(context.Background(), bodies[k:min(k+eventsPerCall, len(bodies))])
 		if err != nil {
 			return 0, err
 		}
 		found += o.Matched
+		n += o.StoreCalls
+	}
+	if calls != nil {
+		*calls = n
 	}
 	return found, nil
 }

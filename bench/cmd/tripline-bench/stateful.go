@@ -4,18 +4,13 @@ package main
 // threshold and new_terms rules loaded beside the built-ins.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/detect/ruleset"
-	"github.com/tripline/tripline/stateful"
-	"github.com/tripline/tripline/store/memory"
 )
 
 // statefulEngine loads the built-ins and the project's threshold and
@@ -42,23 +37,4 @@ func statefulEngine(root string) (*detect.Engine, int, string, error) {
 	}
 	e, err := detect.NewEngine(set.Rules, set.Exceptions)
 	return e, n, fmt.Sprintf("%d rules (%d stateful): %s", len(set.Rules), n, which), err
-}
-
-// triplineStateful is triplineExport with the stateful decisions, on a
-// fresh in-memory store whose new_terms history counts as covered; calls
-// collects the store calls.
-func triplineStateful(engine *detect.Engine, bodies [][]byte, calls *int) (int, error) {
-	p := &alerting.Pipeline{Engine: engine, Store: memory.New(nil), TTL: 24 * time.Hour,
-		Stateful: &stateful.Decider{AssumeCovered: true}}
-	found := 0
-	*calls = 0
-	for k := 0; k < len(bodies); k += eventsPerCall {
-		o, err := p.Process(context.Background(), bodies[k:min(k+eventsPerCall, len(bodies))])
-		if err != nil {
-			return 0, err
-		}
-		found += o.Matched
-		*calls += o.StoreCalls
-	}
-	return found, nil
 }
