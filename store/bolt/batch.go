@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/tripline/tripline/store"
-	"github.com/tripline/tripline/store/internal/doc"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -62,71 +61,22 @@ type Tx struct {
 
 // Get is Store.Get inside the batch.
 func (t *Tx) Get(ctx context.Context, id string) (store.Item, error) {
-	if err := doc.CheckID(id); err != nil {
-		return store.Item{}, fmt.Errorf("bolt: get: %w", err)
-	}
-	var it store.Item
-	err := t.run(ctx, func(tx *bbolt.Tx) (err error) {
-		it, err = t.s.get(tx, id)
-		return err
-	})
-	if err != nil {
-		return store.Item{}, fmt.Errorf("bolt: get %q: %w", id, err)
-	}
-	return it, nil
+	return t.s.getWith(ctx, t.run, id)
 }
 
 // Create is Store.Create inside the batch.
 func (t *Tx) Create(ctx context.Context, id string, body []byte) (string, error) {
-	f, err := doc.Check(id, body)
-	if err != nil {
-		return "", fmt.Errorf("bolt: create: %w", err)
-	}
-	var etag string
-	err = t.run(ctx, func(tx *bbolt.Tx) (err error) {
-		etag, err = t.s.create(tx, id, body, f)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("bolt: create %q: %w", id, err)
-	}
-	return etag, nil
+	return t.s.createWith(ctx, t.run, id, body)
 }
 
 // Replace is Store.Replace inside the batch.
 func (t *Tx) Replace(ctx context.Context, id string, body []byte, etag string) (string, error) {
-	f, err := doc.Check(id, body)
-	if err != nil {
-		return "", fmt.Errorf("bolt: replace: %w", err)
-	}
-	if etag == "" {
-		return "", fmt.Errorf("bolt: replace %q: empty ETag", id)
-	}
-	var newETag string
-	err = t.run(ctx, func(tx *bbolt.Tx) (err error) {
-		newETag, err = t.s.replace(tx, id, body, f, etag)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("bolt: replace %q: %w", id, err)
-	}
-	return newETag, nil
+	return t.s.replaceWith(ctx, t.run, id, body, etag)
 }
 
 // Pending is Store.Pending inside the batch.
 func (t *Tx) Pending(ctx context.Context, limit int) ([]store.Item, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("bolt: pending: limit %d is less than 1", limit)
-	}
-	var items []store.Item
-	err := t.run(ctx, func(tx *bbolt.Tx) error {
-		items = t.s.pending(tx, limit)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: pending: %w", err)
-	}
-	return items, nil
+	return t.s.pendingWith(ctx, t.run, limit)
 }
 
 // end marks the batch over: later operations on t are refused.

@@ -149,11 +149,41 @@ func (s *Store) Path() string { return s.path }
 // Get returns the document with the given id. It returns an error matching
 // store.ErrNotFound when there is none or it has expired.
 func (s *Store) Get(ctx context.Context, id string) (store.Item, error) {
+	return s.getWith(ctx, s.view, id)
+}
+
+// Create stores body under id if no live document has that id, and returns
+// its ETag. It returns an error matching store.ErrExists when one does.
+func (s *Store) Create(ctx context.Context, id string, body []byte) (string, error) {
+	return s.createWith(ctx, s.update, id, body)
+}
+
+// Replace stores body under id if the live document's ETag equals etag, and
+// returns the new ETag. It returns an error matching store.ErrNotFound when
+// there is no live document, and store.ErrStale when its ETag differs.
+func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string) (string, error) {
+	return s.replaceWith(ctx, s.update, id, body, etag)
+}
+
+// Pending returns up to limit live documents whose top-level "pending" is
+// true, in no particular order (in practice by id). It returns an empty
+// slice when there are none, and an error when limit < 1.
+func (s *Store) Pending(ctx context.Context, limit int) ([]store.Item, error) {
+	return s.pendingWith(ctx, s.view, limit)
+}
+
+// runner runs fn in a bbolt transaction: a read (Store.view) or write
+// (Store.update) transaction of its own, or a batch's (Tx.run).
+type runner func(ctx context.Context, fn func(*bbolt.Tx) error) error
+
+// The methods of Store and Tx, with the transaction left to run.
+
+func (s *Store) getWith(ctx context.Context, run runner, id string) (store.Item, error) {
 	if err := doc.CheckID(id); err != nil {
 		return store.Item{}, fmt.Errorf("bolt: get: %w", err)
 	}
 	var it store.Item
-	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+	err := run(ctx, func(tx *bbolt.Tx) (err error) {
 		it, err = s.get(tx, id)
 		return err
 	})
@@ -163,15 +193,13 @@ func (s *Store) Get(ctx context.Context, id string) (store.Item, error) {
 	return it, nil
 }
 
-// Create stores body under id if no live document has that id, and returns
-// its ETag. It returns an error matching store.ErrExists when one does.
-func (s *Store) Create(ctx context.Context, id string, body []byte) (string, error) {
+func (s *Store) createWith(ctx context.Context, run runner, id string, body []byte) (string, error) {
 	f, err := doc.Check(id, body)
 	if err != nil {
 		return "", fmt.Errorf("bolt: create: %w", err)
 	}
 	var etag string
-	err = s.update(ctx, func(tx *bbolt.Tx) (err error) {
+	err = run(ctx, func(tx *bbolt.Tx) (err error) {
 		etag, err = s.create(tx, id, body, f)
 		return err
 	})
@@ -181,10 +209,7 @@ func (s *Store) Create(ctx context.Context, id string, body []byte) (string, err
 	return etag, nil
 }
 
-// Replace stores body under id if the live document's ETag equals etag, and
-// returns the new ETag. It returns an error matching store.ErrNotFound when
-// there is no live document, and store.ErrStale when its ETag differs.
-func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string) (string, error) {
+func (s *Store) replaceWith(ctx context.Context, run runner, id string, body []byte, etag string) (string, error) {
 	f, err := doc.Check(id, body)
 	if err != nil {
 		return "", fmt.Errorf("bolt: replace: %w", err)
@@ -193,7 +218,7 @@ func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string
 		return "", fmt.Errorf("bolt: replace %q: empty ETag", id)
 	}
 	var newETag string
-	err = s.update(ctx, func(tx *bbolt.Tx) (err error) {
+	err = run(ctx, func(tx *bbolt.Tx) (err error) {
 		newETag, err = s.replace(tx, id, body, f, etag)
 		return err
 	})
@@ -203,15 +228,12 @@ func (s *Store) Replace(ctx context.Context, id string, body []byte, etag string
 	return newETag, nil
 }
 
-// Pending returns up to limit live documents whose top-level "pending" is
-// true, in no particular order (in practice by id). It returns an empty
-// slice when there are none, and an error when limit < 1.
-func (s *Store) Pending(ctx context.Context, limit int) ([]store.Item, error) {
+func (s *Store) pendingWith(ctx context.Context, run runner, limit int) ([]store.Item, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("bolt: pending: limit %d is less than 1", limit)
 	}
 	var items []store.Item
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := run(ctx, func(tx *bbolt.Tx) error {
 		items = s.pending(tx, limit)
 		return nil
 	})
