@@ -59,6 +59,11 @@ type Result struct {
 	seen map[string]struct{}
 	// Duplicates counts those dropped second matches.
 	Duplicates int
+	// deferred keeps what matched, in found, for EvaluateMessages to
+	// record in order: duplicates and exceptions depend on what came
+	// before, in other workers' messages too.
+	deferred bool
+	found    []found
 }
 
 // NewEngine compiles a rule set. Rule ids must be unique; exceptions must name
@@ -134,6 +139,47 @@ func (e *Engine) EvaluateRecord(rec input.Record, res *Result) {
 	}
 }
 
+// found is a record some rule matched, not yet recorded in a Result.
+type found struct {
+	ev              *ecs.Event
+	rules           []*Rule
+	message, record int
+}
+
+// EvaluateMessages evaluates messages in order, as Evaluate on each does,
+// with the work spread over up to workers goroutines: each cuts, filters,
+// decodes and matches a run of messages, and what matched is then recorded
+// in message order, so res is what Evaluate in a loop gives.
+func (e *Engine) EvaluateMessages(messages [][]byte, workers int, res *Result) {
+	workers = min(workers, len(messages))
+	if workers <= 1 {
+		for i, m := range messages {
+			e.Evaluate(i, m, res)
+		}
+		return
+	}
+	parts := make([]Result, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		from, to := w*len(messages)/workers, (w+1)*len(messages)/workers
+		part := &parts[w]
+		part.DecodeAll, part.deferred = res.DecodeAll, true
+		wg.Go(func() {
+			for i := from; i < to; i++ {
+				e.Evaluate(i, messages[i], part)
+			}
+		})
+	}
+	wg.Wait()
+	for _, part := range parts {
+		res.Records += part.Records
+		res.Skips = append(res.Skips, part.Skips...)
+		for _, f := range part.found {
+			e.record(res, f.ev, f.rules, f.message, f.record)
+		}
+	}
+}
+
 // decodeAndMatch normalizes one record and records its matches.
 func (e *Engine) decodeAndMatch(rec input.Record, res *Result) {
 	ev, err := ecs.Normalize(rec.Bytes)
@@ -141,7 +187,20 @@ func (e *Engine) decodeAndMatch(rec input.Record, res *Result) {
 		res.Skips = append(res.Skips, Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: err.Error()})
 		return
 	}
-	for _, r := range e.MatchEvent(ev) {
+	rules := e.MatchEvent(ev)
+	if res.deferred {
+		if len(rules) > 0 {
+			res.found = append(res.found, found{ev, rules, rec.Message, rec.Index})
+		}
+		return
+	}
+	e.record(res, ev, rules, rec.Message, rec.Index)
+}
+
+// record adds the matches of one event to res: a second match of a rule on
+// one identity is a duplicate, one an exception covers is dropped.
+func (e *Engine) record(res *Result, ev *ecs.Event, rules []*Rule, message, index int) {
+	for _, r := range rules {
 		if ev.Identity != "" {
 			key := r.ID + "\x00" + ev.Identity
 			if res.seen == nil {
@@ -157,7 +216,7 @@ func (e *Engine) decodeAndMatch(rec input.Record, res *Result) {
 			res.Excepted++
 			continue
 		}
-		res.Matches = append(res.Matches, Match{Rule: r, Event: ev, Message: rec.Message, Record: rec.Index})
+		res.Matches = append(res.Matches, Match{Rule: r, Event: ev, Message: message, Record: index})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -236,4 +237,53 @@ func FuzzEvaluate(f *testing.F) {
 			checkAgainstReference(t, e, msg[i:])
 		}
 	})
+}
+
+// TestEvaluateMessagesIsEvaluateInOrder: spreading a batch over workers
+// gives what Evaluate on each message in order gives, duplicates and
+// exceptions across the workers' messages included.
+func TestEvaluateMessagesIsEvaluateInOrder(t *testing.T) {
+	builtin, err := detect.LoadRules(rules.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	excepted, err := kql.Compile(`azure.platformlogs.properties.log.user.username:"ravi.menon@contoso-example.com"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := detect.NewEngine(builtin, []detect.Exception{{RuleID: "b76ccbde-88d9-47f1-b077-b38e61cbbe2e", Query: excepted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := corpus.Generate(corpus.Options{Messages: 30})
+	msgs := append([][]byte(nil), c.Bodies...)
+	// The same audit event in both AKS categories, in messages that
+	// different workers take: one match, one duplicate.
+	kube := fmt.Sprintf(kubeRec, 99, "delete", "dana", "events")
+	msgs = append([][]byte{[]byte(`{"records":[` + kube + `]}`)}, msgs...)
+	msgs = append(msgs, []byte(`{"records":[`+strings.Replace(kube, "kube-audit-admin", "kube-audit", 1)+`]}`), []byte(`not json`))
+	for _, decodeAll := range []bool{false, true} {
+		want := detect.Result{DecodeAll: decodeAll}
+		for i, m := range msgs {
+			e.Evaluate(i, m, &want)
+		}
+		if want.Duplicates == 0 || want.Excepted == 0 || len(want.Matches) == 0 {
+			t.Fatalf("the batch should hold matches, duplicates and exceptions: %d, %d, %d", len(want.Matches), want.Duplicates, want.Excepted)
+		}
+		for _, workers := range []int{1, 2, 3, 7} {
+			got := detect.Result{DecodeAll: decodeAll}
+			e.EvaluateMessages(msgs, workers, &got)
+			if !reflect.DeepEqual(brief(toOutcome(got)), brief(toOutcome(want))) || got.Excepted != want.Excepted {
+				t.Errorf("decodeAll %v, %d workers:\ngot  %+v\nwant %+v", decodeAll, workers, brief(toOutcome(got)), brief(toOutcome(want)))
+			}
+		}
+	}
+}
+
+func toOutcome(res detect.Result) refOutcome {
+	out := refOutcome{Records: res.Records, Skips: res.Skips, Duplicates: res.Duplicates}
+	for _, m := range res.Matches {
+		out.Matches = append(out.Matches, refMatch{m.Rule.ID, m.Event.Identity, m.Event.Source, m.Message, m.Record, m.Event.Doc})
+	}
+	return out
 }
