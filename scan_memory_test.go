@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/internal/procstat"
 )
 
 // TestScanStreamsInConstantMemory pipes 200 MB of Event Hubs bodies,
@@ -51,7 +51,7 @@ func TestScanStreamsInConstantMemory(t *testing.T) {
 		var hwm float64
 		defer func() { peak <- hwm }()
 		for {
-			if mb, ok := vmHWM(cmd.Process.Pid); ok {
+			if mb, ok := procstat.PeakRSSMB(cmd.Process.Pid); ok {
 				hwm = max(hwm, mb)
 			}
 			select {
@@ -92,19 +92,4 @@ func TestScanStreamsInConstantMemory(t *testing.T) {
 	if peakMB > limitMB {
 		t.Errorf("peak RSS %.1f MB scanning %d MB, want under %d MB", peakMB, written>>20, limitMB)
 	}
-}
-
-// vmHWM reads a process's peak resident set size, in MB, from /proc.
-func vmHWM(pid int) (float64, bool) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err == nil
-		}
-	}
-	return 0, false
 }

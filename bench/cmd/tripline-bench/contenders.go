@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/internal/hostsim"
+	"github.com/tripline/tripline/internal/procstat"
 	"github.com/tripline/tripline/stateful"
 	"github.com/tripline/tripline/store/memory"
 )
@@ -318,7 +318,7 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 		var hwm float64
 		defer func() { peak <- hwm }()
 		for {
-			if mb, ok := vmHWM(cmd.Process.Pid); ok {
+			if mb, ok := procstat.PeakRSSMB(cmd.Process.Pid); ok {
 				hwm = max(hwm, mb)
 			}
 			select {
@@ -348,19 +348,4 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 	rep.StreamSeconds = time.Since(start).Seconds()
 	rep.StreamGB = float64(int64(copies)*size) / 1e9
 	return nil
-}
-
-// vmHWM reads a process's peak resident set size, in MB.
-func vmHWM(pid int) (float64, bool) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024, err == nil
-		}
-	}
-	return 0, false
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/tripline/tripline/bench/corpus"
 	"github.com/tripline/tripline/input"
 	"github.com/tripline/tripline/internal/hostsim"
+	"github.com/tripline/tripline/internal/procstat"
 )
 
 // benchTB lets the host simulator, a test helper, run outside a test.
@@ -283,7 +284,7 @@ func peakFor(root, out, binary string, bodies [][]byte) (mb, size float64, err e
 			return 0, 0, fmt.Errorf("status %d", resp.StatusCode)
 		}
 	}
-	mb, ok := vmHWM(cmd.Process.Pid)
+	mb, ok := procstat.PeakRSSMB(cmd.Process.Pid)
 	if !ok {
 		return 0, 0, fmt.Errorf("no VmHWM in /proc/%d/status", cmd.Process.Pid)
 	}
