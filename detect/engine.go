@@ -134,7 +134,7 @@ func (e *Engine) EvaluateRecord(rec input.Record, res *Result) {
 		res.Skips = append(res.Skips, Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: rec.Skip})
 		return
 	}
-	if res.DecodeAll || e.pf.candidate(rec.Bytes) {
+	if res.DecodeAll || e.pf.candidate(rec.Bytes, rec.Hints) {
 		e.decodeAndMatch(rec, res)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/tripline/tripline/input"
 )
 
 // The prefilter skips records that no rule can match without decoding them.
@@ -21,7 +23,9 @@ import (
 //     verbatim at every level of string nesting (an audit event is a JSON
 //     string inside the record), unless an escape spells one of their
 //     characters: a record holding \uXXXX for a character that matters, or
-//     \/ when a literal has '/', is always decoded (hides);
+//     \/ when a literal has '/', is always decoded (hides). The cutter
+//     notes escapes and non-ASCII bytes as it passes them (input.Hints), so
+//     only a record that has some is searched for them again;
 //   - operation names are upper-cased for Event Grid events, so their
 //     literals are searched ASCII-case-insensitively, and records with
 //     non-ASCII letters whose case mapping is ASCII (ı, ſ, İ, K) are decoded.
@@ -153,8 +157,10 @@ func rarestByte(text string, fold bool) int {
 	return best
 }
 
-// candidate reports whether some rule may match the record b.
-func (pf *prefilter) candidate(b []byte) bool {
+// candidate reports whether some rule may match the record b; hints are
+// what cutting it saw (input.Hints), so that only a record with escapes or
+// non-ASCII bytes is searched for them.
+func (pf *prefilter) candidate(b []byte, hints input.Hints) bool {
 	if pf.always {
 		return true
 	}
@@ -163,7 +169,7 @@ func (pf *prefilter) candidate(b []byte) bool {
 			return true
 		}
 	}
-	return pf.hides(b)
+	return hints != 0 && pf.hides(b, hints)
 }
 
 // holdsAll reports whether every clause has a literal in b.
@@ -216,10 +222,13 @@ func searchableField(field string) (fold, ok bool) {
 }
 
 // hides reports whether b holds an escape or a character that could hide a
-// literal.
-func (pf *prefilter) hides(b []byte) bool {
-	if pf.slash && bytes.Contains(b, []byte(`\/`)) {
+// literal, looking only for what hints says may be there.
+func (pf *prefilter) hides(b []byte, hints input.Hints) bool {
+	if pf.slash && hints&input.EscapedSlash != 0 && bytes.Contains(b, []byte(`\/`)) {
 		return true
+	}
+	if hints&input.EscapedU == 0 {
+		return pf.fold && hints&input.NonASCII != 0 && foldHazard(b)
 	}
 	// \uXXXX at any level of string nesting holds "\u" (a nested
 	// backslash is itself escaped, \\u).
@@ -236,7 +245,7 @@ func (pf *prefilter) hides(b []byte) bool {
 			return true
 		}
 	}
-	return pf.fold && foldHazard(b)
+	return pf.fold && hints&input.NonASCII != 0 && foldHazard(b)
 }
 
 func hex4(h []byte) (rune, bool) {

@@ -45,7 +45,25 @@ type Record struct {
 	// Skip, when not empty, says why this value is not a record (Bytes is
 	// then nil): it is not a JSON object, or it is over MaxRecordSize.
 	Skip string
+	// Hints says what the cut saw in the record's strings on its way, so
+	// that a search for escapes need not read the record again.
+	Hints Hints
 }
+
+// Hints are what cutting a record saw in its strings. A hint may be set
+// when the record holds no such thing (a byte just past a string is looked
+// at too), never missing when it does.
+type Hints uint8
+
+const (
+	// EscapedU: a backslash followed by 'u' (\uXXXX, at any level of
+	// string nesting: a nested one is \\u).
+	EscapedU Hints = 1 << iota
+	// EscapedSlash: a backslash followed by '/'.
+	EscapedSlash
+	// NonASCII: a byte over 0x7f.
+	NonASCII
+)
 
 // Reasons of Record.Skip.
 const (
@@ -70,7 +88,9 @@ type Reader struct {
 	arrays []bool
 	// message and index number the next record.
 	message, index int
-	err            error
+	// hints gathers the Hints of the value being read.
+	hints Hints
+	err   error
 }
 
 // NewReader reads from r.
@@ -116,6 +136,7 @@ func (r *Reader) ResetBytes(b []byte) {
 func (r *Reader) startValue() {
 	r.buf.Reset()
 	r.keepFrom = r.off
+	r.hints = 0
 }
 
 // kept is the text of the value read so far (up to MaxRecordSize+1 bytes
@@ -334,7 +355,7 @@ func (r *Reader) record(start int64, object bool) Record {
 		return Record{Offset: start, Skip: SkipNotObject}
 	}
 	b := r.kept()
-	return Record{Bytes: b[:len(b):len(b)], Offset: start}
+	return Record{Bytes: b[:len(b):len(b)], Offset: start, Hints: r.hints}
 }
 
 // keep appends a byte to the record buffer, up to MaxRecordSize (beyond it
@@ -455,6 +476,7 @@ func (r *Reader) copyValue(s valueScan) error {
 		}
 		n, done := s.scan(b)
 		r.take(b, n)
+		r.hints |= s.hints
 		if done {
 			return nil
 		}
@@ -466,24 +488,29 @@ type valueScan struct {
 	depth    int  // brackets open
 	inString bool // inside a string
 	escaped  bool // inside a string, just after a backslash
+	hints    Hints
 }
 
 // scan reads b from where s stands and returns how many bytes belong to
 // the value and whether it ends with them: when its brackets close, or, for
 // a string that is the whole value, at its closing quote.
 func (s *valueScan) scan(b []byte) (n int, done bool) {
-	depth, inString, i := s.depth, s.inString, 0
-	defer func() { s.depth, s.inString = depth, inString }()
+	depth, inString, hints, i := s.depth, s.inString, s.hints, 0
+	defer func() { s.depth, s.inString, s.hints = depth, inString, hints }()
 	if s.escaped && len(b) > 0 {
 		s.escaped, i = false, 1
 	}
 	for i < len(b) {
 		if inString {
-			j := indexQuoteOrBackslash(b[i:])
+			j, high := indexQuoteOrBackslash(b[i:])
+			if high {
+				hints |= NonASCII
+			}
 			if j < 0 {
 				return len(b), false
 			}
 			if i += j; b[i] == '\\' {
+				hints |= escapeHints(b[i+1:])
 				if i+1 == len(b) {
 					s.escaped = true // the escaped byte is in the next run
 					return len(b), false
@@ -512,27 +539,52 @@ func (s *valueScan) scan(b []byte) (n int, done bool) {
 	return len(b), false
 }
 
+// escapeHints gives the Hints of an escape, rest being what follows its
+// backslash. Every backslash of a string either begins an escape or is
+// the escaped byte of one, so a backslash followed by u or / in the raw
+// text is found either here (\u) or as an escaped backslash (\\u). Where
+// the run ends too soon to tell, both are reported.
+func escapeHints(rest []byte) Hints {
+	if len(rest) > 0 && rest[0] == '\\' {
+		rest = rest[1:]
+	}
+	if len(rest) == 0 {
+		return EscapedU | EscapedSlash
+	}
+	switch rest[0] {
+	case 'u':
+		return EscapedU
+	case '/':
+		return EscapedSlash
+	}
+	return 0
+}
+
 // indexQuoteOrBackslash returns the offset of the first '"' or '\\' in b, or
-// -1, eight bytes at a time.
-func indexQuoteOrBackslash(b []byte) int {
+// -1, eight bytes at a time, and whether a byte over 0x7f came before it
+// (or in the same eight bytes).
+func indexQuoteOrBackslash(b []byte) (int, bool) {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	i := 0
+	var seen uint64
 	for len(b)-i >= 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
+		seen |= x
 		q, s := x^(lo*'"'), x^(lo*'\\')
 		// The lowest flagged byte is exact (higher ones may be false
 		// positives, never looked at).
 		if m := ((q-lo)&^q | (s-lo)&^s) & hi; m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
+			return i + bits.TrailingZeros64(m)>>3, seen&hi != 0
 		}
 		i += 8
 	}
 	for ; i < len(b); i++ {
+		seen |= uint64(b[i])
 		if b[i] == '"' || b[i] == '\\' {
-			return i
+			return i, seen&hi != 0
 		}
 	}
-	return -1
+	return -1, seen&hi != 0
 }
 
 // copyScalar copies a number, true, false or null as JSON's grammar reads

@@ -2,6 +2,7 @@ package input
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,71 @@ func readAll(r *Reader) []string {
 			out = append(out, pos+" SKIP "+m.Skip)
 			continue
 		}
-		out = append(out, pos+" "+string(m.Bytes))
+		out = append(out, pos+" "+string(m.Bytes)+missingHints(m))
+	}
+}
+
+// missingHints names the Hints a record that is valid JSON holds but was
+// not given ("" when none is missing): a missing hint would let the
+// prefilter pass over an escape that hides a literal.
+func missingHints(m Record) string {
+	if !json.Valid(m.Bytes) {
+		return ""
+	}
+	var missing []string
+	if bytes.Contains(m.Bytes, []byte(`\u`)) && m.Hints&EscapedU == 0 {
+		missing = append(missing, "EscapedU")
+	}
+	if bytes.Contains(m.Bytes, []byte(`\/`)) && m.Hints&EscapedSlash == 0 {
+		missing = append(missing, "EscapedSlash")
+	}
+	if bytes.ContainsFunc(m.Bytes, func(r rune) bool { return r >= 0x80 }) && m.Hints&NonASCII == 0 {
+		missing = append(missing, "NonASCII")
+	}
+	if missing == nil {
+		return ""
+	}
+	return " MISSING HINTS " + strings.Join(missing, ",")
+}
+
+// TestReaderHints: a record's Hints name every escape and non-ASCII byte
+// it holds, wherever the buffer's edges fall, nested escapes included.
+func TestReaderHints(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Hints
+	}{
+		{`{"a":"plain text, no escapes","b":[1,{"c":"\"\n"}]}`, 0},
+		{`{"a":"caf\u00e9"}`, EscapedU},
+		{`{"a":"{\"inner\":\"\\u0041\"}"}`, EscapedU},
+		{`{"a":"x\\\\u"}`, EscapedU},
+		{`{"a":"/subscriptions\/s"}`, EscapedSlash},
+		{`{"a":"{\"p\":\"\\/x\"}"}`, EscapedSlash},
+		{`{"a":"İstanbul"}`, NonASCII},
+		{`{"k\u0041":"é\/"}`, EscapedU | EscapedSlash | NonASCII},
+	} {
+		in := `{"records":[` + tc.in + `,{"next":"record"}]}`
+		for size := 16; size < 16+len(in); size++ {
+			r := newReaderSize(strings.NewReader(in), size)
+			rec, err := r.Next()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.in, err)
+			}
+			if missing := missingHints(rec); missing != "" {
+				t.Fatalf("%s, buffer %d:%s", tc.in, size, missing)
+			}
+			// A run that ends inside an escape may report more; a
+			// whole record in one run reports exactly what it holds.
+			if size >= len(in) && rec.Hints != tc.want {
+				t.Errorf("%s: hints %03b, want %03b", tc.in, rec.Hints, tc.want)
+			}
+			if next, err := r.Next(); err != nil || next.Hints != 0 {
+				t.Errorf("%s, buffer %d: the next record has hints %03b (%v); hints must not carry over", tc.in, size, next.Hints, err)
+			}
+		}
+		if rec, _ := NewBytesReader([]byte(in)).Next(); rec.Hints != tc.want {
+			t.Errorf("%s in memory: hints %03b, want %03b", tc.in, rec.Hints, tc.want)
+		}
 	}
 }
 
@@ -190,6 +255,9 @@ func FuzzReaderChunking(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
 		checkAgainstReference(t, in)
 		want := read(bytes.NewReader(in), 256<<10)
+		if s := strings.Join(want, "\n"); strings.Contains(s, "MISSING HINTS") {
+			t.Fatalf("%s", s)
+		}
 		if got := readBytes(in); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("in memory:\ngot  %q\nwant %q", got, want)
 		}
@@ -199,6 +267,9 @@ func FuzzReaderChunking(f *testing.F) {
 			iotest.HalfReader(bytes.NewReader(in)),
 		} {
 			got := read(r, 16+int(size))
+			if s := strings.Join(got, "\n"); strings.Contains(s, "MISSING HINTS") {
+				t.Fatalf("buffer %d: %s", 16+int(size), s)
+			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("buffer %d:\ngot  %q\nwant %q", 16+int(size), got, want)
 			}
