@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,7 +19,6 @@ import (
 	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/ecs"
-	"github.com/tripline/tripline/handler"
 	"github.com/tripline/tripline/input"
 )
 
@@ -91,6 +91,11 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	sum := &scanSummary{heldBack: map[string]int{}, shown: map[string]bool{}}
 	progress := newProgress(stderr, !*quiet && isTerminal(stderr))
+	pool := newScanPool()
+	// Alerts are printed a chunk at a time: a write per line was a
+	// tenth of a scan's system time.
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
 	for _, name := range files {
 		var r io.Reader = stdin
 		if name != "-" {
@@ -103,7 +108,7 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			r = fh
 		}
 		sum.files++
-		if err := scanOne(ctx, a.pipeline, name, r, stdout, *asJSON, sum, progress); err != nil {
+		if err := scanOne(ctx, a.pipeline, pool, name, r, out, *asJSON, sum, progress); err != nil {
 			progress.done()
 			fmt.Fprintf(stderr, "tripline scan: %v\n", err)
 			return 1
@@ -139,17 +144,18 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 }
 
 // scanOne streams one input through the engine and the pipeline: each
-// record is cut once, by the input's Reader, and evaluated where it lies in
-// the Reader's buffer; the matches of every scanChunkRecords records are
-// recorded before more is read. A captured host request found in the input
-// is decoded and its messages evaluated like any other input.
-func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader, stdout io.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+// record is cut once, by the input's Reader, and evaluated on every core
+// (scan_pipeline.go); the matches of every scanChunkRecords records are
+// recorded, in input order, before the next are. A captured host request
+// found in the input is decoded and its messages evaluated like any other
+// input.
+func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name string, r io.Reader, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop() // on an early return, the reading stops too
 	in := input.NewReader(r)
+	batches := pool.batches(ctx, p.Engine, p.CheckEveryRecord, name, in)
 	res := detect.Result{DecodeAll: p.CheckEveryRecord}
-	records := 0 // of this input
-	// Captured host requests hold messages of their own; they are
-	// numbered after the input's own messages.
-	extra := 0
+	offset := int64(0)
 	record := func() error {
 		if res.Records == 0 {
 			return nil
@@ -166,78 +172,43 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, name string, r io.Reader
 			sum.shown[al.ID] = true
 			printAlert(stdout, al, asJSON)
 		}
+		stdout.Flush()
 		res = detect.Result{DecodeAll: p.CheckEveryRecord, Matches: res.Matches[:0], Skips: res.Skips[:0]}
-		progress.update(in.Offset(), sum)
+		progress.update(offset, sum)
 		return nil
 	}
-	for {
-		rec, err := in.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if err := record(); err != nil {
-				return err
-			}
-			sum.skipped++
-			if records == 0 {
-				sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, err))
-			} else {
-				sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, err))
-			}
-			return nil
-		}
-		rec.Message += extra
-		records++
-		if rec.Skip == "" && rec.Index == 0 && bytes.HasPrefix(rec.Bytes, []byte("{")) && mentionsMetadata(rec.Bytes) {
-			if inv, err := handler.DecodeCaptured(rec.Bytes); err == nil {
-				for i, msg := range inv.Messages {
-					evaluateMessage(p, &res, rec.Message+i, rec.Offset, msg.Body, sum, name)
-				}
-				extra += len(inv.Messages) - 1
-				continue
-			} else if !errors.Is(err, handler.ErrNotHostRequest) {
-				sum.skipped++
-				sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request: %v", name, rec.Message, rec.Offset, err))
-				continue
-			}
-		}
-		p.Engine.EvaluateRecord(rec, &res)
-		if res.Records >= scanChunkRecords {
+	for b := range batches {
+		<-b.done
+		p.Engine.Merge(&res, &b.part)
+		sum.skipped += b.skipped
+		sum.skips = append(sum.skips, b.notes...)
+		offset = b.end
+		if b.chunkEnd || b.last {
 			if err := record(); err != nil {
 				return err
 			}
 		}
-	}
-	if err := record(); err != nil {
-		return err
-	}
-	switch {
-	case in.Offset() == 0:
-		sum.skips = append(sum.skips, name+" is empty")
-	case records == 0:
-		sum.skips = append(sum.skips, name+" holds no records")
-	}
-	return nil
-}
-
-// evaluateMessage evaluates one message of a captured host request; its
-// positions are those of the request in the input.
-func evaluateMessage(p *alerting.Pipeline, res *detect.Result, message int, offset int64, body []byte, sum *scanSummary, name string) {
-	in := input.NewBytesReader(body)
-	for index := 0; ; index++ {
-		rec, err := in.Next()
-		if err == io.EOF {
-			return
+		if !b.last {
+			pool.put(b)
+			continue
 		}
-		if err != nil {
+		pool.put(b)
+		switch {
+		case b.err != nil && b.readerRecords == 0:
 			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s message %d (byte %d): host request message: not valid JSON: %v", name, message, offset, err))
-			return
+			sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, b.err))
+		case b.err != nil:
+			sum.skipped++
+			sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, b.err))
+		case b.end == 0:
+			sum.skips = append(sum.skips, name+" is empty")
+		case b.readerRecords == 0:
+			sum.skips = append(sum.skips, name+" holds no records")
 		}
-		rec.Message, rec.Index, rec.Offset = message, index, offset
-		p.Engine.EvaluateRecord(rec, res)
+		return nil
 	}
+	// The reading stopped before the input's end: ctx was cancelled.
+	return ctx.Err()
 }
 
 // mentionsMetadata reports whether body holds "Metadata" with its quotes,

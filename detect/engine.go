@@ -59,9 +59,9 @@ type Result struct {
 	seen map[string]struct{}
 	// Duplicates counts those dropped second matches.
 	Duplicates int
-	// deferred keeps what matched, in found, for EvaluateMessages to
+	// deferred (BeginPart) keeps what matched, in found, for Merge to
 	// record in order: duplicates and exceptions depend on what came
-	// before, in other workers' messages too.
+	// before, in other workers' records too.
 	deferred bool
 	found    []found
 }
@@ -148,8 +148,8 @@ type found struct {
 
 // EvaluateMessages evaluates messages in order, as Evaluate on each does,
 // with the work spread over up to workers goroutines: each cuts, filters,
-// decodes and matches a run of messages, and what matched is then recorded
-// in message order, so res is what Evaluate in a loop gives.
+// decodes and matches a run of messages into a part, and the parts are
+// merged in message order, so res is what Evaluate in a loop gives.
 func (e *Engine) EvaluateMessages(messages [][]byte, workers int, res *Result) {
 	workers = min(workers, len(messages))
 	if workers <= 1 {
@@ -163,7 +163,7 @@ func (e *Engine) EvaluateMessages(messages [][]byte, workers int, res *Result) {
 	for w := range parts {
 		from, to := w*len(messages)/workers, (w+1)*len(messages)/workers
 		part := &parts[w]
-		part.DecodeAll, part.deferred = res.DecodeAll, true
+		part.BeginPart(res.DecodeAll)
 		wg.Go(func() {
 			for i := from; i < to; i++ {
 				e.Evaluate(i, messages[i], part)
@@ -171,12 +171,28 @@ func (e *Engine) EvaluateMessages(messages [][]byte, workers int, res *Result) {
 		})
 	}
 	wg.Wait()
-	for _, part := range parts {
-		res.Records += part.Records
-		res.Skips = append(res.Skips, part.Skips...)
-		for _, f := range part.found {
-			e.record(res, f.ev, f.rules, f.message, f.record)
-		}
+	for w := range parts {
+		e.Merge(res, &parts[w])
+	}
+}
+
+// BeginPart empties res, keeping its memory, to hold one run of records
+// evaluated apart from the runs before it (concurrently, say): what matches
+// is kept, not recorded, until Merge adds it to the whole result, because
+// duplicates and exceptions depend on what came before.
+func (res *Result) BeginPart(decodeAll bool) {
+	clear(res.found) // let the events go
+	*res = Result{DecodeAll: decodeAll, deferred: true, Skips: res.Skips[:0], found: res.found[:0]}
+}
+
+// Merge adds part (BeginPart), the run of records that follows those res
+// holds, to res, recording its matches as evaluating the records in order
+// into res would have. part may then be begun again.
+func (e *Engine) Merge(res, part *Result) {
+	res.Records += part.Records
+	res.Skips = append(res.Skips, part.Skips...)
+	for _, f := range part.found {
+		e.record(res, f.ev, f.rules, f.message, f.record)
 	}
 }
 
