@@ -106,12 +106,38 @@ func ruleClauses(r *Rule) []clause {
 			cl = append(cl, literal{text: []byte(text), fold: fold, anchor: rarestByte(text, fold)})
 		}
 		if cl != nil {
-			out = append(out, cl)
+			out = append(out, withoutImplied(cl))
 		}
 	}
 	// Case-sensitive clauses first: bytes.Index searches them fastest, and
 	// a record is rejected by the first clause it fails.
 	slices.SortStableFunc(out, func(a, b clause) int { return cmp.Compare(folds(a), folds(b)) })
+	return out
+}
+
+// withoutImplied drops the literals of a clause that hold another of its
+// literals (kube-audit-admin beside kube-audit), and repeated ones: a
+// record without the other has neither, and searching for both read the
+// whole record twice. A case-sensitive literal does not stand for a
+// case-insensitive one (it would miss other cases).
+func withoutImplied(cl clause) clause {
+	var out clause
+	for i, l := range cl {
+		implied := false
+		for j, m := range cl {
+			text := l.text
+			if m.fold && !l.fold {
+				text = bytes.ToLower(text) // m's text is lower-case
+			}
+			if j != i && !(l.fold && !m.fold) && bytes.Contains(text, m.text) && (len(m.text) < len(l.text) || j < i || m.fold && !l.fold) {
+				implied = true
+				break
+			}
+		}
+		if !implied {
+			out = append(out, l)
+		}
+	}
 	return out
 }
 
