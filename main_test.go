@@ -22,7 +22,9 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/tripline/tripline/alert"
 	"github.com/tripline/tripline/bench/corpus"
+	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/internal/cosmostest"
 	"github.com/tripline/tripline/internal/hostsim"
 )
@@ -759,4 +761,80 @@ func TestScanCheckRecords(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "2 record(s) read, 1 skipped, 1 matched") || !strings.Contains(stderr, "record 0 (byte 12)") {
 		t.Fatalf("scan --check-records: exit %d\n%s", code, stderr)
 	}
+}
+
+// TestScanSameOnEveryCoreCount: scan evaluates batches of records on every
+// core and merges them in input order, so what it prints (alerts, their
+// states and counts, the summary) does not depend on how many cores there
+// are, and is what the pipeline prints when it evaluates the same messages
+// one after the other, a chunk at a time (Engine.Evaluate in order, then
+// Record). The input repeats bodies, so that duplicates cross batches and
+// chunks.
+func TestScanSameOnEveryCoreCount(t *testing.T) {
+	c := corpus.Generate(corpus.Options{Messages: 120})
+	var in bytes.Buffer
+	var messages [][]byte
+	for i, b := range c.Bodies {
+		messages = append(messages, b)
+		if i%7 == 0 {
+			messages = append(messages, c.Bodies[i/2])
+		}
+	}
+	for _, m := range messages {
+		in.Write(m)
+		in.WriteByte('\n')
+	}
+	file := filepath.Join(t.TempDir(), "export.jsonl")
+	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := inOrder(t, messages)
+	for _, procs := range []string{"1", "2", "4"} {
+		stdout, stderr, code := runScan(t, isolatedEnv(t, map[string]string{"GOMAXPROCS": procs}), "--no-deliver", "--json", file)
+		if code != 0 {
+			t.Fatalf("GOMAXPROCS=%s: exit %d: %s", procs, code, stderr)
+		}
+		if strings.Contains(stderr, " 0 duplicate)") {
+			t.Fatalf("GOMAXPROCS=%s: the input should give duplicates: %s", procs, stderr)
+		}
+		if stdout != want {
+			t.Errorf("GOMAXPROCS=%s: scan prints otherwise than evaluating in order:\n%.1500s\nwant\n%.1500s", procs, stdout, want)
+		}
+	}
+}
+
+// inOrder is what scan --json prints for messages of 50 records each, made
+// without scan's pipeline: each chunk of scanChunkRecords records is
+// evaluated message after message and recorded.
+func inOrder(t *testing.T, messages [][]byte) string {
+	t.Helper()
+	for k, v := range isolatedEnv(t, nil) {
+		t.Setenv(k, v)
+	}
+	a, err := newApp(context.Background(), appOptions{noDeliver: true, needStore: true, notice: func(string) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out bytes.Buffer
+	shown := map[string]bool{}
+	perChunk := scanChunkRecords / 50
+	for k := 0; k < len(messages); k += perChunk {
+		var res detect.Result
+		for i, m := range messages[k:min(k+perChunk, len(messages))] {
+			a.pipeline.Engine.Evaluate(k+i, m, &res)
+		}
+		o, err := a.pipeline.Record(context.Background(), 0, &res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, al := range o.Alerts {
+			if shown[al.ID] && al.State == alert.StateDuplicate {
+				continue
+			}
+			shown[al.ID] = true
+			printAlert(&out, al, true)
+		}
+	}
+	return out.String()
 }

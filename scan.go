@@ -19,7 +19,6 @@ import (
 	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/ecs"
-	"github.com/tripline/tripline/input"
 )
 
 // scanChunkRecords bounds how many records one pipeline call records: the
@@ -152,7 +151,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name string, r io.Reader, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop() // on an early return, the reading stops too
-	in := input.NewReader(r)
+	in := pool.reader(r)
 	batches := pool.batches(ctx, p.Engine, p.CheckEveryRecord, name, in)
 	res := detect.Result{DecodeAll: p.CheckEveryRecord}
 	offset := int64(0)

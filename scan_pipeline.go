@@ -30,17 +30,31 @@ const (
 	scanBatchRecords = 500
 )
 
-// scanPool holds the batches of a scan, reused from one input to the next.
+// scanPool holds the batches and the Reader of a scan, reused from one
+// input to the next: fresh memory (zeroed, faulted in) was a good part of
+// a short scan.
 type scanPool struct {
 	workers int
 	free    chan *scanBatch
+	in      *input.Reader
+}
+
+// reader returns the scan's Reader, reading from r.
+func (pool *scanPool) reader(r io.Reader) *input.Reader {
+	if pool.in == nil {
+		pool.in = input.NewReader(r)
+	} else {
+		pool.in.Reset(r)
+	}
+	return pool.in
 }
 
 func newScanPool() *scanPool {
 	workers := runtime.GOMAXPROCS(0)
-	// Enough batches for the reading to go on while a chunk's matches
-	// are recorded (scanChunkRecords of 2.5 KB records is 5 MB).
-	pool := &scanPool{workers: workers, free: make(chan *scanBatch, 32)}
+	// Enough batches (4 MB) for the reading to go on through most of a
+	// chunk (scanChunkRecords of 2.5 KB records, 5 MB) while the chunk
+	// before is recorded.
+	pool := &scanPool{workers: workers, free: make(chan *scanBatch, 16)}
 	for range cap(pool.free) {
 		pool.free <- &scanBatch{
 			text: make([]byte, 0, scanBatchBytes+64<<10),
