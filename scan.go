@@ -19,6 +19,7 @@ import (
 	"github.com/tripline/tripline/alerting"
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/ecs"
+	"github.com/tripline/tripline/input"
 )
 
 // scanChunkRecords bounds how many records one pipeline call records: the
@@ -142,72 +143,200 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 	}
 }
 
-// scanOne streams one input through the engine and the pipeline: each
-// record is cut once, by the input's Reader, and evaluated on every core
-// (scan_pipeline.go); the matches of every scanChunkRecords records are
-// recorded, in input order, before the next are. A captured host request
-// found in the input is decoded and its messages evaluated like any other
-// input.
+// scanOne streams one input through the engine and the pipeline
+// (scan_pipeline.go): each record is cut once, and evaluated on every core;
+// the stretches of the input are merged in input order, and the matches of
+// every scanChunkRecords records are recorded before the next are. A
+// captured host request found in the input is decoded and its messages
+// evaluated like any other input.
 func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name string, r io.Reader, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
-	ctx, stop := context.WithCancel(ctx)
+	// The reading stops with readCtx; recording goes on with ctx.
+	readCtx, stop := context.WithCancel(ctx)
 	defer stop() // on an early return, the reading stops too
-	in := pool.reader(r)
-	batches := pool.batches(ctx, p.Engine, p.CheckEveryRecord, name, in)
-	res := detect.Result{DecodeAll: p.CheckEveryRecord}
-	offset := int64(0)
-	record := func() error {
-		if res.Records == 0 {
-			return nil
-		}
-		out, err := p.Record(ctx, 0, &res)
-		if err != nil {
-			return fmt.Errorf("%s: alerts not recorded: %w", name, err)
-		}
-		account(name, out, sum)
-		for _, al := range out.Alerts {
-			if sum.shown[al.ID] && al.State == alert.StateDuplicate {
-				continue // already printed by this scan
-			}
-			sum.shown[al.ID] = true
-			printAlert(stdout, al, asJSON)
-		}
-		stdout.Flush()
-		res = detect.Result{DecodeAll: p.CheckEveryRecord, Matches: res.Matches[:0], Skips: res.Skips[:0]}
-		progress.update(offset, sum)
-		return nil
-	}
-	for b := range batches {
+	m := &scanMerger{ctx: ctx, p: p, name: name, stdout: stdout, asJSON: asJSON, sum: sum, progress: progress}
+	m.res.DecodeAll = p.CheckEveryRecord
+	blocks, stopEvaluating := pool.blocks(readCtx, p.Engine, p.CheckEveryRecord, name, r)
+	var tail *blockTail
+	for b := range blocks {
 		<-b.done
-		p.Engine.Merge(&res, &b.part)
-		sum.skipped += b.skipped
-		sum.skips = append(sum.skips, b.notes...)
-		offset = b.end
-		if b.chunkEnd || b.last {
-			if err := record(); err != nil {
+		// A block whose end is inside a value (not the input's last)
+		// was not cut as the input is: the input goes on from that
+		// value's start.
+		ends := b.last || !b.forced && (b.err == nil || !errors.Is(b.err, input.ErrTruncated))
+		if !ends {
+			stopEvaluating()
+			if err := m.merge(&b.part, b.notes, b.cut.records, b.cut.messages, b.cut.readerRecords, b.cut.offset); err != nil {
 				return err
 			}
+			tail = &blockTail{pool: pool, blocks: blocks, cur: b, rest: b.text[b.cut.offset:]}
+			break
 		}
-		if !b.last {
-			pool.put(b)
-			continue
+		base := m.offset
+		if err := m.merge(&b.part, b.notes, b.part.Records, b.messages, b.readerRecords, int64(len(b.text))); err != nil {
+			return err
 		}
+		err, readErr, size := b.err, b.readErr, len(b.text)
 		pool.put(b)
-		switch {
-		case b.err != nil && b.readerRecords == 0:
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", name, b.err))
-		case b.err != nil:
-			sum.skipped++
-			sum.skips = append(sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", name, b.err))
-		case b.end == 0:
-			sum.skips = append(sum.skips, name+" is empty")
-		case b.readerRecords == 0:
-			sum.skips = append(sum.skips, name+" holds no records")
+		if err != nil || readErr != nil {
+			if err == nil {
+				err = &input.Error{Offset: int64(size), Err: readErr}
+			}
+			stop()
+			pool.drain(blocks)
+			return m.stop(err, base)
 		}
+	}
+	if tail != nil {
+		base := m.offset
+		batches := pool.cutBatches(readCtx, p.Engine, p.CheckEveryRecord, name, tail)
+		defer func() {
+			// Once the cutting has stopped, nothing reads the
+			// blocks but drain.
+			stop()
+			pool.drain(batches)
+			tail.drain()
+		}()
+		for b := range batches {
+			<-b.done
+			// Messages and offsets run on through the batches of
+			// the rest: each is merged from where the rest starts.
+			if err := m.mergeFrom(&b.part, b.notes, b.readerRecords, m.message, base); err != nil {
+				return err
+			}
+			m.offset = base + b.end
+			err := b.err
+			pool.put(b)
+			if err != nil {
+				return m.stop(err, base)
+			}
+		}
+	}
+	if err := readCtx.Err(); err != nil {
+		return err // ctx was cancelled
+	}
+	return m.finish()
+}
+
+// scanMerger merges the stretches of one input in order and records the
+// matches of every scanChunkRecords records.
+type scanMerger struct {
+	ctx      context.Context
+	p        *alerting.Pipeline
+	name     string
+	stdout   *bufio.Writer
+	asJSON   bool
+	sum      *scanSummary
+	progress *progress
+	res      detect.Result
+	// message and offset are where the next stretch starts in the input;
+	// readerRecords counts the records the Reader cut.
+	message       int
+	offset        int64
+	readerRecords int
+}
+
+// merge merges a stretch up to its record to, which is where its messages
+// and bytes end (messages and bytes), and moves on to after it.
+func (m *scanMerger) merge(part *detect.Result, notes []scanNote, to, messages, readerRecords int, bytes int64) error {
+	if err := m.mergeFrom(part, notes[:notesBefore(notes, messages)], readerRecords, m.message, m.offset, to); err != nil {
+		return err
+	}
+	m.message += messages
+	m.offset += bytes
+	return nil
+}
+
+// mergeFrom merges part's records up to to (all by default), numbered from
+// message and offset.
+func (m *scanMerger) mergeFrom(part *detect.Result, notes []scanNote, readerRecords, message int, offset int64, to ...int) error {
+	upTo := part.Records
+	if len(to) > 0 {
+		upTo = to[0]
+	}
+	for _, n := range notes {
+		m.sum.skipped++
+		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s message %d (byte %d): %s", m.name, n.message+message, n.offset+offset, n.text))
+	}
+	m.readerRecords += readerRecords
+	for from := 0; ; {
+		room := scanChunkRecords - m.res.Records
+		if upTo-from < room {
+			m.p.Engine.MergeRecords(&m.res, part, from, upTo, message, offset)
+			return nil
+		}
+		m.p.Engine.MergeRecords(&m.res, part, from, from+room, message, offset)
+		if err := m.record(); err != nil {
+			return err
+		}
+		if from += room; from == upTo && upTo == part.Records {
+			return nil
+		}
+	}
+}
+
+// notesBefore is how many of notes concern messages before message.
+func notesBefore(notes []scanNote, message int) int {
+	n := 0
+	for n < len(notes) && notes[n].message < message {
+		n++
+	}
+	return n
+}
+
+// record records the matches merged so far.
+func (m *scanMerger) record() error {
+	if m.res.Records == 0 {
 		return nil
 	}
-	// The reading stopped before the input's end: ctx was cancelled.
-	return ctx.Err()
+	out, err := m.p.Record(m.ctx, 0, &m.res)
+	if err != nil {
+		return fmt.Errorf("%s: alerts not recorded: %w", m.name, err)
+	}
+	account(m.name, out, m.sum)
+	for _, al := range out.Alerts {
+		if m.sum.shown[al.ID] && al.State == alert.StateDuplicate {
+			continue // already printed by this scan
+		}
+		m.sum.shown[al.ID] = true
+		printAlert(m.stdout, al, m.asJSON)
+	}
+	m.stdout.Flush()
+	m.res = detect.Result{DecodeAll: m.res.DecodeAll, Matches: m.res.Matches[:0], Skips: m.res.Skips[:0]}
+	m.progress.update(m.offset, m.sum)
+	return nil
+}
+
+// stop records what was merged and reports err, which stopped the input;
+// its offset counts from base.
+func (m *scanMerger) stop(err error, base int64) error {
+	if err := m.record(); err != nil {
+		return err
+	}
+	var ie *input.Error
+	if errors.As(err, &ie) {
+		err = &input.Error{Offset: ie.Offset + base, Err: ie.Err}
+	}
+	m.sum.skipped++
+	if m.readerRecords == 0 {
+		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", m.name, err))
+	} else {
+		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", m.name, err))
+	}
+	return nil
+}
+
+// finish records what was merged and notes an input without records.
+func (m *scanMerger) finish() error {
+	if err := m.record(); err != nil {
+		return err
+	}
+	switch {
+	case m.offset == 0:
+		m.sum.skips = append(m.sum.skips, m.name+" is empty")
+	case m.readerRecords == 0:
+		m.sum.skips = append(m.sum.skips, m.name+" holds no records")
+	}
+	return nil
 }
 
 // mentionsMetadata reports whether body holds "Metadata" with its quotes,

@@ -62,8 +62,9 @@ type Result struct {
 	// deferred (BeginPart) keeps what matched, in found, for Merge to
 	// record in order: duplicates and exceptions depend on what came
 	// before, in other workers' records too.
-	deferred bool
-	found    []found
+	deferred     bool
+	found        []found
+	skipOrdinals []int
 }
 
 // NewEngine compiles a rule set. Rule ids must be unique; exceptions must name
@@ -114,7 +115,7 @@ func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
 			if errors.As(err, &ie) {
 				off, err = ie.Offset, ie.Err
 			}
-			res.Skips = append(res.Skips, Skip{Message: message, Record: -1, Offset: off, Reason: "not valid JSON: " + err.Error()})
+			res.skip(Skip{Message: message, Record: -1, Offset: off, Reason: "not valid JSON: " + err.Error()})
 			return
 		}
 		// Records are numbered through the message, whatever top-level
@@ -131,7 +132,7 @@ func (e *Engine) Evaluate(message int, msg []byte, res *Result) {
 func (e *Engine) EvaluateRecord(rec input.Record, res *Result) {
 	res.Records++
 	if rec.Skip != "" {
-		res.Skips = append(res.Skips, Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: rec.Skip})
+		res.skip(Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: rec.Skip})
 		return
 	}
 	if res.DecodeAll || e.pf.candidate(rec.Bytes, rec.Hints) {
@@ -144,6 +145,17 @@ type found struct {
 	ev              *ecs.Event
 	rules           []*Rule
 	message, record int
+	// ordinal is the record's position among the part's records.
+	ordinal int
+}
+
+// skip adds a skip; a part notes which of its records it concerns (the
+// number of records before, for a message that could not be cut).
+func (res *Result) skip(s Skip) {
+	res.Skips = append(res.Skips, s)
+	if res.deferred {
+		res.skipOrdinals = append(res.skipOrdinals, max(res.Records-1, 0))
+	}
 }
 
 // EvaluateMessages evaluates messages in order, as Evaluate on each does,
@@ -182,17 +194,36 @@ func (e *Engine) EvaluateMessages(messages [][]byte, workers int, res *Result) {
 // duplicates and exceptions depend on what came before.
 func (res *Result) BeginPart(decodeAll bool) {
 	clear(res.found) // let the events go
-	*res = Result{DecodeAll: decodeAll, deferred: true, Skips: res.Skips[:0], found: res.found[:0]}
+	*res = Result{DecodeAll: decodeAll, deferred: true, Skips: res.Skips[:0], found: res.found[:0], skipOrdinals: res.skipOrdinals[:0]}
 }
 
 // Merge adds part (BeginPart), the run of records that follows those res
 // holds, to res, recording its matches as evaluating the records in order
 // into res would have. part may then be begun again.
 func (e *Engine) Merge(res, part *Result) {
-	res.Records += part.Records
-	res.Skips = append(res.Skips, part.Skips...)
+	e.MergeRecords(res, part, 0, part.Records, 0, 0)
+}
+
+// MergeRecords is Merge for the records from..to of part (positions among
+// its records; what concerns none, a message that could not be cut, goes
+// with the last), with message and offset added to their positions: a part
+// that evaluated a stretch of a longer input numbers its messages and
+// offsets from the stretch's start, and a caller may record the matches of
+// so many records at a time.
+func (e *Engine) MergeRecords(res, part *Result, from, to, message int, offset int64) {
+	in := func(ordinal int) bool { return ordinal >= from && (ordinal < to || to >= part.Records) }
+	res.Records += min(to, part.Records) - from
+	for i, s := range part.Skips {
+		if in(part.skipOrdinals[i]) {
+			s.Message += message
+			s.Offset += offset
+			res.Skips = append(res.Skips, s)
+		}
+	}
 	for _, f := range part.found {
-		e.record(res, f.ev, f.rules, f.message, f.record)
+		if in(f.ordinal) {
+			e.record(res, f.ev, f.rules, f.message+message, f.record)
+		}
 	}
 }
 
@@ -200,13 +231,13 @@ func (e *Engine) Merge(res, part *Result) {
 func (e *Engine) decodeAndMatch(rec input.Record, res *Result) {
 	ev, err := ecs.Normalize(rec.Bytes)
 	if err != nil {
-		res.Skips = append(res.Skips, Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: err.Error()})
+		res.skip(Skip{Message: rec.Message, Record: rec.Index, Offset: rec.Offset, Reason: err.Error()})
 		return
 	}
 	rules := e.MatchEvent(ev)
 	if res.deferred {
 		if len(rules) > 0 {
-			res.found = append(res.found, found{ev, rules, rec.Message, rec.Index})
+			res.found = append(res.found, found{ev, rules, rec.Message, rec.Index, res.Records - 1})
 		}
 		return
 	}

@@ -90,6 +90,8 @@ type Reader struct {
 	message, index int
 	// hints gathers the Hints of the value being read.
 	hints Hints
+	// messageStart is the offset of the last top-level value begun.
+	messageStart int64
 	err   error
 }
 
@@ -112,6 +114,7 @@ func (r *Reader) Reset(src io.Reader) {
 	r.r.Reset(src)
 	r.src, r.inMemory = nil, false
 	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
+	r.messageStart = 0
 	r.buf.Reset()
 }
 
@@ -128,7 +131,7 @@ func NewBytesReader(b []byte) *Reader {
 func (r *Reader) ResetBytes(b []byte) {
 	r.src, r.inMemory = b, true
 	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
-	r.keepFrom = 0
+	r.keepFrom, r.messageStart = 0, 0
 	r.buf.Reset()
 }
 
@@ -158,6 +161,15 @@ func (r *Reader) keptLen() int {
 
 // Offset is the number of bytes read so far (for progress).
 func (r *Reader) Offset() int64 { return r.off }
+
+// MessageStart is the offset at which the last top-level value begun
+// starts: where to read again from to have that message whole, when the
+// input was cut short inside it.
+func (r *Reader) MessageStart() int64 { return r.messageStart }
+
+// Message is the index of the top-level value being read, or of the next
+// one between values.
+func (r *Reader) Message() int { return r.message }
 
 // Messages is the number of top-level values begun so far.
 func (r *Reader) Messages() int {
@@ -223,6 +235,7 @@ func (r *Reader) Next() (Record, error) {
 		if err != nil {
 			return Record{}, r.fail(err)
 		}
+		r.messageStart = r.off
 		var rec Record
 		switch c {
 		case '[':
