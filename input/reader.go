@@ -508,21 +508,47 @@ type valueScan struct {
 // the value and whether it ends with them: when its brackets close, or, for
 // a string that is the whole value, at its closing quote.
 func (s *valueScan) scan(b []byte) (n int, done bool) {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	depth, inString, hints, i := s.depth, s.inString, s.hints, 0
-	defer func() { s.depth, s.inString, s.hints = depth, inString, hints }()
+	// seen gathers the bytes of strings read (and a few after), for
+	// NonASCII.
+	var seen uint64
+	defer func() {
+		if seen&hi != 0 {
+			hints |= NonASCII
+		}
+		s.depth, s.inString, s.hints = depth, inString, hints
+	}()
 	if s.escaped && len(b) > 0 {
 		s.escaped, i = false, 1
 	}
 	for i < len(b) {
 		if inString {
-			j, high := indexQuoteOrBackslash(b[i:])
-			if high {
-				hints |= NonASCII
+			// The next quote or backslash, eight bytes at a time,
+			// here rather than in a function: strings are short, and
+			// a call for each was a fifth of the cut.
+			j := -1
+			for ; len(b)-i >= 8; i += 8 {
+				x := binary.LittleEndian.Uint64(b[i:])
+				seen |= x
+				q, s := x^(lo*'"'), x^(lo*'\\')
+				// The lowest flagged byte is exact (higher ones
+				// may be false positives, never looked at).
+				if m := ((q-lo)&^q | (s-lo)&^s) & hi; m != 0 {
+					j = i + bits.TrailingZeros64(m)>>3
+					break
+				}
+			}
+			for ; j < 0 && i < len(b); i++ {
+				seen |= uint64(b[i])
+				if b[i] == '"' || b[i] == '\\' {
+					j = i
+				}
 			}
 			if j < 0 {
 				return len(b), false
 			}
-			if i += j; b[i] == '\\' {
+			if i = j; b[i] == '\\' {
 				hints |= escapeHints(b[i+1:])
 				if i+1 == len(b) {
 					s.escaped = true // the escaped byte is in the next run
@@ -571,33 +597,6 @@ func escapeHints(rest []byte) Hints {
 		return EscapedSlash
 	}
 	return 0
-}
-
-// indexQuoteOrBackslash returns the offset of the first '"' or '\\' in b, or
-// -1, eight bytes at a time, and whether a byte over 0x7f came before it
-// (or in the same eight bytes).
-func indexQuoteOrBackslash(b []byte) (int, bool) {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	var seen uint64
-	for len(b)-i >= 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		seen |= x
-		q, s := x^(lo*'"'), x^(lo*'\\')
-		// The lowest flagged byte is exact (higher ones may be false
-		// positives, never looked at).
-		if m := ((q-lo)&^q | (s-lo)&^s) & hi; m != 0 {
-			return i + bits.TrailingZeros64(m)>>3, seen&hi != 0
-		}
-		i += 8
-	}
-	for ; i < len(b); i++ {
-		seen |= uint64(b[i])
-		if b[i] == '"' || b[i] == '\\' {
-			return i, seen&hi != 0
-		}
-	}
-	return -1, seen&hi != 0
 }
 
 // copyScalar copies a number, true, false or null as JSON's grammar reads

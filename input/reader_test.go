@@ -278,7 +278,8 @@ func FuzzReaderChunking(f *testing.F) {
 }
 
 // BenchmarkReader cuts the benchmark corpus's message bodies, as JSON Lines,
-// into records, as `tripline scan` does.
+// into records: read as a stream, and held in memory (as scan's blocks and
+// the handler's messages are).
 func BenchmarkReader(b *testing.B) {
 	c := corpus.Generate(corpus.Options{Messages: 100})
 	var lines bytes.Buffer
@@ -287,22 +288,31 @@ func BenchmarkReader(b *testing.B) {
 		lines.WriteByte('\n')
 	}
 	in := lines.Bytes()
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r := NewReader(bytes.NewReader(in))
-		n := 0
-		for {
-			if _, err := r.Next(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
+	for _, mode := range []string{"stream", "memory"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			r := NewBytesReader(nil)
+			for b.Loop() {
+				if mode == "stream" {
+					r = NewReader(bytes.NewReader(in))
+				} else {
+					r.ResetBytes(in)
 				}
-				break
+				n := 0
+				for {
+					if _, err := r.Next(); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
+					n++
+				}
+				if n != c.Records {
+					b.Fatalf("%d records, want %d", n, c.Records)
+				}
 			}
-			n++
-		}
-		if n != c.Records {
-			b.Fatalf("%d messages, want %d", n, c.Records)
-		}
+		})
 	}
 }
