@@ -92,7 +92,7 @@ type Reader struct {
 	hints Hints
 	// messageStart is the offset of the last top-level value begun.
 	messageStart int64
-	err   error
+	err          error
 }
 
 // NewReader reads from r.
