@@ -146,16 +146,31 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 // scanOne streams one input through the engine and the pipeline
 // (scan_pipeline.go): each record is cut once, and evaluated on every core;
 // the stretches of the input are merged in input order, and the matches of
-// every scanChunkRecords records are recorded before the next are. A
-// captured host request found in the input is decoded and its messages
-// evaluated like any other input.
+// every scanChunkRecords records are recorded, on a goroutine of their own,
+// before the next are. A captured host request found in the input is
+// decoded and its messages evaluated like any other input.
 func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name string, r io.Reader, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
-	// The reading stops with readCtx; recording goes on with ctx.
+	// The reading stops with readCtx (and when recording fails);
+	// recording goes on with ctx.
 	readCtx, stop := context.WithCancel(ctx)
-	defer stop() // on an early return, the reading stops too
-	m := &scanMerger{ctx: ctx, p: p, name: name, stdout: stdout, asJSON: asJSON, sum: sum, progress: progress}
-	m.res.DecodeAll = p.CheckEveryRecord
-	blocks, stopEvaluating := pool.blocks(readCtx, p.Engine, p.CheckEveryRecord, name, r)
+	defer stop()
+	m := &scanMerger{p: p, name: name, chunks: make(chan *scanChunk, 2), recorded: make(chan error, 1)}
+	m.res = &detect.Result{DecodeAll: p.CheckEveryRecord}
+	rec := &scanRecorder{ctx: ctx, p: p, name: name, stdout: stdout, asJSON: asJSON, sum: sum, progress: progress, stopReading: stop}
+	go func() { m.recorded <- rec.run(m.chunks) }()
+	err := m.read(readCtx, pool, r)
+	close(m.chunks)
+	if recErr := <-m.recorded; recErr != nil {
+		return recErr
+	}
+	return err
+}
+
+// read merges the stretches of r as they come, and hands the chunks to the
+// recorder.
+func (m *scanMerger) read(ctx context.Context, pool *scanPool, r io.Reader) error {
+	p := m.p
+	blocks, stopEvaluating := pool.blocks(ctx, p.Engine, p.CheckEveryRecord, m.name, r)
 	var tail *blockTail
 	for b := range blocks {
 		<-b.done
@@ -165,34 +180,29 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name str
 		ends := b.last || !b.forced && (b.err == nil || !errors.Is(b.err, input.ErrTruncated))
 		if !ends {
 			stopEvaluating()
-			if err := m.merge(&b.part, b.notes, b.cut.records, b.cut.messages, b.cut.readerRecords, b.cut.offset); err != nil {
-				return err
-			}
+			m.merge(&b.part, b.notes, b.cut.records, b.cut.messages, b.cut.readerRecords, b.cut.offset)
 			tail = &blockTail{pool: pool, blocks: blocks, cur: b, rest: b.text[b.cut.offset:]}
 			break
 		}
 		base := m.offset
-		if err := m.merge(&b.part, b.notes, b.part.Records, b.messages, b.readerRecords, int64(len(b.text))); err != nil {
-			return err
-		}
+		m.merge(&b.part, b.notes, b.part.Records, b.messages, b.readerRecords, int64(len(b.text)))
 		err, readErr, size := b.err, b.readErr, len(b.text)
 		pool.put(b)
 		if err != nil || readErr != nil {
 			if err == nil {
 				err = &input.Error{Offset: int64(size), Err: readErr}
 			}
-			stop()
-			pool.drain(blocks)
-			return m.stop(err, base)
+			m.stop(err, base)
+			pool.drain(blocks) // the reading stops with ctx, cancelled on return
+			return nil
 		}
 	}
 	if tail != nil {
 		base := m.offset
-		batches := pool.cutBatches(readCtx, p.Engine, p.CheckEveryRecord, name, tail)
+		batches := pool.cutBatches(ctx, p.Engine, p.CheckEveryRecord, m.name, tail)
 		defer func() {
 			// Once the cutting has stopped, nothing reads the
 			// blocks but drain.
-			stop()
 			pool.drain(batches)
 			tail.drain()
 		}()
@@ -200,76 +210,82 @@ func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name str
 			<-b.done
 			// Messages and offsets run on through the batches of
 			// the rest: each is merged from where the rest starts.
-			if err := m.mergeFrom(&b.part, b.notes, b.readerRecords, m.message, base); err != nil {
-				return err
-			}
+			m.mergeFrom(&b.part, b.notes, b.readerRecords, m.message, base)
 			m.offset = base + b.end
 			err := b.err
 			pool.put(b)
 			if err != nil {
-				return m.stop(err, base)
+				m.stop(err, base)
+				return nil
 			}
 		}
 	}
-	if err := readCtx.Err(); err != nil {
-		return err // ctx was cancelled
+	if err := ctx.Err(); err != nil {
+		return err // cancelled, or the recording failed
 	}
-	return m.finish()
+	m.finish()
+	return nil
 }
 
-// scanMerger merges the stretches of one input in order and records the
-// matches of every scanChunkRecords records.
+// scanMerger merges the stretches of one input in order into chunks of
+// scanChunkRecords records, which a scanRecorder records.
 type scanMerger struct {
-	ctx      context.Context
-	p        *alerting.Pipeline
-	name     string
-	stdout   *bufio.Writer
-	asJSON   bool
-	sum      *scanSummary
-	progress *progress
-	res      detect.Result
+	p    *alerting.Pipeline
+	name string
+	// res is the chunk being merged, notes the problems found in it.
+	res   *detect.Result
+	notes []string
 	// message and offset are where the next stretch starts in the input;
 	// readerRecords counts the records the Reader cut.
 	message       int
 	offset        int64
 	readerRecords int
+	chunks        chan *scanChunk
+	recorded      chan error
+}
+
+// scanChunk is what to record of a chunk.
+type scanChunk struct {
+	res *detect.Result
+	// notes come before the chunk's own skips; ending, how the input
+	// ended when the chunk is its last, after them (a skip when the input
+	// stopped at an error).
+	notes        []string
+	ending       string
+	endingIsSkip bool
+	// offset is where the chunk ends in the input.
+	offset int64
 }
 
 // merge merges a stretch up to its record to, which is where its messages
 // and bytes end (messages and bytes), and moves on to after it.
-func (m *scanMerger) merge(part *detect.Result, notes []scanNote, to, messages, readerRecords int, bytes int64) error {
-	if err := m.mergeFrom(part, notes[:notesBefore(notes, messages)], readerRecords, m.message, m.offset, to); err != nil {
-		return err
-	}
+func (m *scanMerger) merge(part *detect.Result, notes []scanNote, to, messages, readerRecords int, bytes int64) {
+	m.mergeFrom(part, notes[:notesBefore(notes, messages)], readerRecords, m.message, m.offset, to)
 	m.message += messages
 	m.offset += bytes
-	return nil
 }
 
 // mergeFrom merges part's records up to to (all by default), numbered from
 // message and offset.
-func (m *scanMerger) mergeFrom(part *detect.Result, notes []scanNote, readerRecords, message int, offset int64, to ...int) error {
+func (m *scanMerger) mergeFrom(part *detect.Result, notes []scanNote, readerRecords, message int, offset int64, to ...int) {
 	upTo := part.Records
 	if len(to) > 0 {
 		upTo = to[0]
 	}
 	for _, n := range notes {
-		m.sum.skipped++
-		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s message %d (byte %d): %s", m.name, n.message+message, n.offset+offset, n.text))
+		m.notes = append(m.notes, fmt.Sprintf("%s message %d (byte %d): %s", m.name, n.message+message, n.offset+offset, n.text))
 	}
 	m.readerRecords += readerRecords
 	for from := 0; ; {
 		room := scanChunkRecords - m.res.Records
 		if upTo-from < room {
-			m.p.Engine.MergeRecords(&m.res, part, from, upTo, message, offset)
-			return nil
+			m.p.Engine.MergeRecords(m.res, part, from, upTo, message, offset)
+			return
 		}
-		m.p.Engine.MergeRecords(&m.res, part, from, from+room, message, offset)
-		if err := m.record(); err != nil {
-			return err
-		}
+		m.p.Engine.MergeRecords(m.res, part, from, from+room, message, offset)
+		m.flush()
 		if from += room; from == upTo && upTo == part.Records {
-			return nil
+			return
 		}
 	}
 }
@@ -283,59 +299,96 @@ func notesBefore(notes []scanNote, message int) int {
 	return n
 }
 
-// record records the matches merged so far.
-func (m *scanMerger) record() error {
-	if m.res.Records == 0 {
-		return nil
-	}
-	out, err := m.p.Record(m.ctx, 0, &m.res)
-	if err != nil {
-		return fmt.Errorf("%s: alerts not recorded: %w", m.name, err)
-	}
-	account(m.name, out, m.sum)
-	for _, al := range out.Alerts {
-		if m.sum.shown[al.ID] && al.State == alert.StateDuplicate {
-			continue // already printed by this scan
-		}
-		m.sum.shown[al.ID] = true
-		printAlert(m.stdout, al, m.asJSON)
-	}
-	m.stdout.Flush()
-	m.res = detect.Result{DecodeAll: m.res.DecodeAll, Matches: m.res.Matches[:0], Skips: m.res.Skips[:0]}
-	m.progress.update(m.offset, m.sum)
-	return nil
+// flush hands the chunk merged so far to the recorder.
+func (m *scanMerger) flush() { m.end("", false) }
+
+// end hands the last chunk of the input to the recorder, with how the input
+// ended.
+func (m *scanMerger) end(ending string, isSkip bool) {
+	m.chunks <- &scanChunk{res: m.res, notes: m.notes, ending: ending, endingIsSkip: isSkip, offset: m.offset}
+	m.res, m.notes = &detect.Result{DecodeAll: m.res.DecodeAll}, nil
 }
 
-// stop records what was merged and reports err, which stopped the input;
-// its offset counts from base.
-func (m *scanMerger) stop(err error, base int64) error {
-	if err := m.record(); err != nil {
-		return err
-	}
+// stop ends the input at err; its offset counts from base.
+func (m *scanMerger) stop(err error, base int64) {
 	var ie *input.Error
 	if errors.As(err, &ie) {
 		err = &input.Error{Offset: ie.Offset + base, Err: ie.Err}
 	}
-	m.sum.skipped++
 	if m.readerRecords == 0 {
-		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", m.name, err))
+		m.end(fmt.Sprintf("%s holds no JSON records (not valid JSON %v)", m.name, err), true)
 	} else {
-		m.sum.skips = append(m.sum.skips, fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", m.name, err))
+		m.end(fmt.Sprintf("%s not valid JSON %v; the rest of the file is not read", m.name, err), true)
 	}
-	return nil
 }
 
-// finish records what was merged and notes an input without records.
-func (m *scanMerger) finish() error {
-	if err := m.record(); err != nil {
-		return err
-	}
+// finish ends the input, noting one without records.
+func (m *scanMerger) finish() {
 	switch {
 	case m.offset == 0:
-		m.sum.skips = append(m.sum.skips, m.name+" is empty")
+		m.end(m.name+" is empty", false)
 	case m.readerRecords == 0:
-		m.sum.skips = append(m.sum.skips, m.name+" holds no records")
+		m.end(m.name+" holds no records", false)
+	default:
+		m.flush()
 	}
+}
+
+// scanRecorder records the chunks of an input, in order, prints their
+// alerts and sums them up.
+type scanRecorder struct {
+	ctx         context.Context
+	p           *alerting.Pipeline
+	name        string
+	stdout      *bufio.Writer
+	asJSON      bool
+	sum         *scanSummary
+	progress    *progress
+	stopReading func()
+}
+
+// run records chunks until there are no more; after a failure, it stops
+// the reading and records nothing more.
+func (rec *scanRecorder) run(chunks <-chan *scanChunk) error {
+	var failed error
+	for ch := range chunks {
+		if failed != nil {
+			continue
+		}
+		rec.sum.skipped += len(ch.notes)
+		rec.sum.skips = append(rec.sum.skips, ch.notes...)
+		if failed = rec.record(ch); failed != nil {
+			rec.stopReading()
+			continue
+		}
+		if ch.endingIsSkip {
+			rec.sum.skipped++
+		}
+		if ch.ending != "" {
+			rec.sum.skips = append(rec.sum.skips, ch.ending)
+		}
+	}
+	return failed
+}
+
+func (rec *scanRecorder) record(ch *scanChunk) error {
+	if ch.res.Records == 0 {
+		return nil
+	}
+	out, err := rec.p.Record(rec.ctx, 0, ch.res)
+	if err != nil {
+		return fmt.Errorf("%s: alerts not recorded: %w", rec.name, err)
+	}
+	account(rec.name, out, rec.sum)
+	for _, al := range out.Alerts {
+		if rec.sum.shown[al.ID] && al.State == alert.StateDuplicate {
+			continue // already printed by this scan
+		}
+		rec.sum.shown[al.ID] = true
+		printAlert(rec.stdout, al, rec.asJSON)
+	}
+	rec.stdout.Flush()
+	rec.progress.update(ch.offset, rec.sum)
 	return nil
 }
 

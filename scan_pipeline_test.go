@@ -20,6 +20,7 @@ import (
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/input"
+	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/store/memory"
 )
 
@@ -250,4 +251,30 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "(same)"
+}
+
+// failingStore fails every read: a store that is down.
+type failingStore struct{ alerting.Store }
+
+func (failingStore) Get(context.Context, string) (store.Item, error) {
+	return store.Item{}, errors.New("store is down")
+}
+
+// TestScanStopsWhenRecordingFails: when the matches of a chunk cannot be
+// recorded, scan stops reading, says why, and returns: nothing hangs.
+func TestScanStopsWhenRecordingFails(t *testing.T) {
+	e := builtinEngine(t)
+	in := scanInputs(t)["JSON Lines"]
+	p := &alerting.Pipeline{Engine: e, Store: failingStore{memory.New(nil)}, TTL: 24 * time.Hour}
+	sum := &scanSummary{heldBack: map[string]int{}, shown: map[string]bool{}}
+	pool := smallPool(4096)
+	err := scanOne(context.Background(), p, pool, "in", bytes.NewReader(in), bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false))
+	if err == nil || !strings.Contains(err.Error(), "in: alerts not recorded") || !strings.Contains(err.Error(), "store is down") {
+		t.Fatalf("err = %v, want the recording failure", err)
+	}
+	// The pool is whole again: a next input is scanned.
+	p.Store = memory.New(nil)
+	if err := scanOne(context.Background(), p, pool, "next", bytes.NewReader(in), bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false)); err != nil {
+		t.Fatal(err)
+	}
 }
