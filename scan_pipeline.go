@@ -199,7 +199,7 @@ func (pool *scanPool) blocks(ctx context.Context, e *detect.Engine, decodeAll bo
 			}
 			b.reset(true)
 			b.text = append(b.text, carry...)
-			carry = pool.readBlock(r, b)
+			carry = pool.readBlock(r, b, carry[:0])
 			// The channels hold every block there is: sending never
 			// waits, and no block is lost when ctx is cancelled.
 			ordered <- b
@@ -224,16 +224,19 @@ func (pool *scanPool) blocks(ctx context.Context, e *detect.Engine, decodeAll bo
 }
 
 // readBlock reads r into b after what it holds, up to blockBytes, and keeps
-// the whole lines: it returns the rest (a copy), which begins the next
-// block. A block that holds no newline grows, up to maxBlockBytes.
-func (pool *scanPool) readBlock(r io.Reader, b *scanBatch) (carry []byte) {
+// the whole lines: it returns the rest, copied into carry, which begins the
+// next block. A block that holds no newline grows, up to maxBlockBytes.
+func (pool *scanPool) readBlock(r io.Reader, b *scanBatch, carry []byte) []byte {
 	// lastNewline is found going forward through what each read brought:
 	// bytes.IndexByte uses vector instructions, bytes.LastIndexByte does
 	// not, and export lines are long (a message of records each).
 	lastNewline := -1
 	for {
 		if len(b.text) == cap(b.text) {
-			b.text = append(b.text, make([]byte, max(pool.blockBytes, len(b.text)))...)[:len(b.text)] // grow
+			// A block's memory is taken when it is first used (a
+			// small input touches little of it), and grows for a
+			// long line.
+			b.text = append(b.text, make([]byte, max(pool.blockBytes+pool.blockBytes/2, len(b.text)))...)[:len(b.text)]
 		}
 		from := len(b.text)
 		n, err := r.Read(b.text[from:cap(b.text)])
@@ -257,7 +260,7 @@ func (pool *scanPool) readBlock(r io.Reader, b *scanBatch) (carry []byte) {
 			continue
 		}
 		if lastNewline >= 0 {
-			carry = append([]byte(nil), b.text[lastNewline+1:]...)
+			carry = append(carry, b.text[lastNewline+1:]...)
 			b.text = b.text[:lastNewline+1]
 			return carry
 		}
