@@ -15,7 +15,7 @@ import (
 // scan's pipeline. Exports are JSON Lines, and a raw newline is never inside
 // a JSON string, so an input is read in blocks of whole lines and every core
 // cuts (input.Reader, the one cutter, in memory) and evaluates blocks as
-// inputs of their own; scanOne then merges them in input order
+// inputs of their own; scanMerger (scan.go) merges them in input order
 // (detect.Engine.MergeRecords), numbering their messages and offsets after
 // the blocks before, so the result is what cutting and evaluating the input
 // in order gives.
@@ -27,8 +27,9 @@ import (
 // into batches of records, which every core evaluates.
 //
 // The matches of every scanChunkRecords records are recorded, as one
-// invocation would record them, before the next. A bounded set of blocks
-// and batches is reused, so memory stays flat however large the input.
+// invocation would record them, on a goroutine of their own (scanRecorder).
+// A bounded set of blocks and batches is reused, so memory stays flat
+// however large the input.
 
 const (
 	// scanBlockBytes is how much of an input a block holds, up to its last
@@ -97,7 +98,7 @@ type scanNote struct {
 
 func (b *scanBatch) reset(block bool) {
 	b.text, b.recs, b.starts, b.ends, b.notes = b.text[:0], b.recs[:0], b.starts[:0], b.ends[:0], b.notes[:0]
-	b.block, b.messages, b.readerRecords, b.err, b.cut, b.forced, b.last, b.readErr = block, 0, 0, nil, blockCut{}, false, false, nil
+	b.block, b.messages, b.readerRecords, b.err, b.cut, b.forced, b.end, b.last, b.readErr = block, 0, 0, nil, blockCut{}, false, 0, false, nil
 }
 
 func (b *scanBatch) add(rec input.Record) {
