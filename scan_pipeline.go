@@ -281,17 +281,16 @@ func cutBlock(e *detect.Engine, name string, in *input.Reader, b *scanBatch) {
 	for {
 		// A call that begins a top-level value emits only records of
 		// that value: what came before it is what came before the call.
-		before := blockCut{records: b.part.Records, readerRecords: sr.readerRecords}
+		records, readerRecords, extra := b.part.Records, sr.readerRecords, sr.extra
 		err := sr.next()
-		if start := in.MessageStart(); start != known {
-			known, b.cut = start, before
-			b.cut.offset = start
+		if start, index := in.MessageStart(); start != known {
+			known = start
+			b.cut = blockCut{offset: start, records: records, messages: index + extra, readerRecords: readerRecords}
 		}
 		if err != nil {
 			if err != io.EOF {
 				b.err = err
 			}
-			b.cut.messages = in.Message() + sr.extra
 			b.messages, b.readerRecords = in.Messages()+sr.extra, sr.readerRecords
 			return
 		}

@@ -181,6 +181,8 @@ func scanInputs(t testing.TB) map[string][]byte {
 		"empty":                               {},
 		"blank lines":                         []byte("\n\n  \n"),
 		"scalars split by lines":              []byte("12\n34\ntrue\n\"x\"\n{\"a\":1}\n"),
+		"many values on one line":             bytes.Repeat([]byte(`0 "s" {"a":1} [] `), 40),
+		"numbers on one line":                 bytes.Repeat([]byte("7 "), 400),
 	}
 }
 

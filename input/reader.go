@@ -90,8 +90,10 @@ type Reader struct {
 	message, index int
 	// hints gathers the Hints of the value being read.
 	hints Hints
-	// messageStart is the offset of the last top-level value begun.
-	messageStart int64
+	// messageStart is the offset of the last top-level value begun, and
+	// messageStartIndex its index.
+	messageStart      int64
+	messageStartIndex int
 	err          error
 }
 
@@ -114,7 +116,7 @@ func (r *Reader) Reset(src io.Reader) {
 	r.r.Reset(src)
 	r.src, r.inMemory = nil, false
 	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
-	r.messageStart = 0
+	r.messageStart, r.messageStartIndex = 0, 0
 	r.buf.Reset()
 }
 
@@ -131,7 +133,7 @@ func NewBytesReader(b []byte) *Reader {
 func (r *Reader) ResetBytes(b []byte) {
 	r.src, r.inMemory = b, true
 	r.off, r.arrays, r.message, r.index, r.err = 0, r.arrays[:0], 0, 0, nil
-	r.keepFrom, r.messageStart = 0, 0
+	r.keepFrom, r.messageStart, r.messageStartIndex = 0, 0, 0
 	r.buf.Reset()
 }
 
@@ -163,9 +165,11 @@ func (r *Reader) keptLen() int {
 func (r *Reader) Offset() int64 { return r.off }
 
 // MessageStart is the offset at which the last top-level value begun
-// starts: where to read again from to have that message whole, when the
-// input was cut short inside it.
-func (r *Reader) MessageStart() int64 { return r.messageStart }
+// starts, and its index: where to read again from to have that message
+// whole, when the input was cut short inside it.
+func (r *Reader) MessageStart() (offset int64, index int) {
+	return r.messageStart, r.messageStartIndex
+}
 
 // Message is the index of the top-level value being read, or of the next
 // one between values.
@@ -235,7 +239,7 @@ func (r *Reader) Next() (Record, error) {
 		if err != nil {
 			return Record{}, r.fail(err)
 		}
-		r.messageStart = r.off
+		r.messageStart, r.messageStartIndex = r.off, r.message
 		var rec Record
 		switch c {
 		case '[':
