@@ -94,7 +94,7 @@ type Reader struct {
 	// messageStartIndex its index.
 	messageStart      int64
 	messageStartIndex int
-	err          error
+	err               error
 }
 
 // NewReader reads from r.
