@@ -191,6 +191,11 @@ func (pool *scanPool) blocks(ctx context.Context, e *detect.Engine, decodeAll bo
 		defer close(ordered)
 		defer close(work)
 		var carry []byte // the start of a line that goes on in the next block
+		// rest: the receiver reads the rest of the input from the
+		// blocks as they come (a block cut inside a line always ends
+		// so): they are neither cut at lines nor evaluated, so a long
+		// line does not make every block grow.
+		rest := false
 		for {
 			var b *scanBatch
 			select {
@@ -198,18 +203,23 @@ func (pool *scanPool) blocks(ctx context.Context, e *detect.Engine, decodeAll bo
 			case <-ctx.Done():
 				return
 			}
+			select {
+			case <-stop:
+				rest = true
+			default:
+			}
 			b.reset(true)
 			b.text = append(b.text, carry...)
-			carry = pool.readBlock(r, b, carry[:0])
+			carry = pool.readBlock(r, b, carry[:0], !rest)
 			// The channels hold every block there is: sending never
 			// waits, and no block is lost when ctx is cancelled.
 			ordered <- b
-			select {
-			case <-stop:
+			if rest {
 				b.done <- struct{}{} // not evaluated: the receiver cuts it
-			default:
+			} else {
 				work <- b
 			}
+			rest = rest || b.forced
 			if b.last {
 				return
 			}
@@ -224,10 +234,11 @@ func (pool *scanPool) blocks(ctx context.Context, e *detect.Engine, decodeAll bo
 	}
 }
 
-// readBlock reads r into b after what it holds, up to blockBytes, and keeps
-// the whole lines: it returns the rest, copied into carry, which begins the
-// next block. A block that holds no newline grows, up to maxBlockBytes.
-func (pool *scanPool) readBlock(r io.Reader, b *scanBatch, carry []byte) []byte {
+// readBlock reads r into b after what it holds, up to blockBytes, and, for
+// whole lines, keeps the whole lines: it returns the rest, copied into
+// carry, which begins the next block. A block that holds no newline grows,
+// up to maxBlockBytes.
+func (pool *scanPool) readBlock(r io.Reader, b *scanBatch, carry []byte, wholeLines bool) []byte {
 	// lastNewline is found going forward through what each read brought:
 	// bytes.IndexByte uses vector instructions, bytes.LastIndexByte does
 	// not, and export lines are long (a message of records each).
@@ -259,6 +270,9 @@ func (pool *scanPool) readBlock(r io.Reader, b *scanBatch, carry []byte) []byte 
 		}
 		if len(b.text) < pool.blockBytes {
 			continue
+		}
+		if !wholeLines {
+			return carry
 		}
 		if lastNewline >= 0 {
 			carry = append(carry, b.text[lastNewline+1:]...)

@@ -280,3 +280,25 @@ func TestScanStopsWhenRecordingFails(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScanLongLineGrowsOneBlock: a line longer than a block grows the block
+// that holds its start, up to maxBlockBytes; the rest of the input is read
+// in blocks of the usual size, so memory stays bounded on a file that is
+// one long line.
+func TestScanLongLineGrowsOneBlock(t *testing.T) {
+	e := builtinEngine(t)
+	in := scanInputs(t)["one line"]
+	pool := smallPool(4096)
+	if want, got := scanInOrder(t, e, in), pipelineScan(t, e, pool, in, nil); got != want {
+		t.Fatalf("%s", firstDifference(got, want))
+	}
+	grown := 0
+	for range cap(pool.freeBlocks) {
+		if b := <-pool.freeBlocks; cap(b.text) > 2*pool.blockBytes {
+			grown++
+		}
+	}
+	if grown != 1 {
+		t.Errorf("%d blocks grew past %d bytes for a %d-byte line, want 1", grown, 2*pool.blockBytes, len(in))
+	}
+}
