@@ -95,23 +95,38 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// tenth of a scan's system time.
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
+	// The reading stops with readCtx, when recording fails too;
+	// recording goes on with ctx.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	rec := startRecorder(ctx, a.pipeline, out, *asJSON, sum, progress, stopReading)
+	fail := func(err error) int {
+		if recErr := rec.close(); recErr != nil {
+			err = recErr // why the reading stopped
+		}
+		progress.done()
+		fmt.Fprintf(stderr, "tripline scan: %v\n", err)
+		return 1
+	}
 	for _, name := range files {
 		var r io.Reader = stdin
 		if name != "-" {
 			fh, err := os.Open(name)
 			if err != nil {
-				fmt.Fprintf(stderr, "tripline scan: cannot read %s: %v\n", name, errors.Unwrap(err))
-				return 1
+				return fail(fmt.Errorf("cannot read %s: %v", name, errors.Unwrap(err)))
 			}
 			defer fh.Close()
 			r = fh
 		}
 		sum.files++
-		if err := scanOne(ctx, a.pipeline, pool, name, r, out, *asJSON, sum, progress); err != nil {
-			progress.done()
-			fmt.Fprintf(stderr, "tripline scan: %v\n", err)
-			return 1
+		if err := scanOne(readCtx, a.pipeline, pool, rec, name, r); err != nil {
+			return fail(err)
 		}
+	}
+	if err := rec.close(); err != nil {
+		progress.done()
+		fmt.Fprintf(stderr, "tripline scan: %v\n", err)
+		return 1
 	}
 	progress.done()
 	printSummary(stderr, sum, a.storeDesc, a.pipeline.Notifier != nil)
@@ -143,26 +158,15 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (files []string, code int
 }
 
 // scanOne streams one input through the engine and the pipeline
-// (scan_pipeline.go): each record is cut once, and evaluated on every core;
-// the stretches of the input are merged in input order, and the matches of
-// every scanChunkRecords records are recorded, on a goroutine of their own,
-// before the next are. A captured host request found in the input is
-// decoded and its messages evaluated like any other input.
-func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, name string, r io.Reader, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress) error {
-	// The reading stops with readCtx (and when recording fails);
-	// recording goes on with ctx.
-	readCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	m := &scanMerger{p: p, name: name, chunks: make(chan *scanChunk, 2), recorded: make(chan error, 1)}
+// (scan_pipeline.go, scan_merge.go): each record is cut once, and evaluated
+// on every core; the stretches of the input are merged in input order, and
+// the matches of every scanChunkRecords records go to rec, which records
+// them in order. A captured host request found in the input is decoded and
+// its messages evaluated like any other input. Cancelling ctx stops it.
+func scanOne(ctx context.Context, p *alerting.Pipeline, pool *scanPool, rec *scanRecorder, name string, r io.Reader) error {
+	m := &scanMerger{p: p, name: name, chunks: rec.chunks}
 	m.res = &detect.Result{DecodeAll: p.CheckEveryRecord}
-	rec := &scanRecorder{ctx: ctx, p: p, name: name, stdout: stdout, asJSON: asJSON, sum: sum, progress: progress, stopReading: stop}
-	go func() { m.recorded <- rec.run(m.chunks) }()
-	err := m.read(readCtx, pool, r)
-	close(m.chunks)
-	if recErr := <-m.recorded; recErr != nil {
-		return recErr
-	}
-	return err
+	return m.read(ctx, pool, r)
 }
 
 // mentionsMetadata reports whether body holds "Metadata" with its quotes,

@@ -17,9 +17,12 @@ import (
 )
 
 // read merges the stretches of r as they come, and hands the chunks to the
-// recorder.
+// recorder. Cancelling ctx stops it.
 func (m *scanMerger) read(ctx context.Context, pool *scanPool, r io.Reader) error {
 	p := m.p
+	// stopReading ends the reading of an input that stopped early.
+	ctx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
 	blocks, stopEvaluating := pool.blocks(ctx, p.Engine, p.CheckEveryRecord, m.name, r)
 	var tail *blockTail
 	for b := range blocks {
@@ -43,7 +46,8 @@ func (m *scanMerger) read(ctx context.Context, pool *scanPool, r io.Reader) erro
 				err = &input.Error{Offset: int64(size), Err: readErr}
 			}
 			m.stop(err, base)
-			pool.drain(blocks) // the reading stops with ctx, cancelled on return
+			stopReading()
+			pool.drain(blocks)
 			return nil
 		}
 	}
@@ -53,6 +57,7 @@ func (m *scanMerger) read(ctx context.Context, pool *scanPool, r io.Reader) erro
 		defer func() {
 			// Once the cutting has stopped, nothing reads the
 			// blocks but drain.
+			stopReading()
 			pool.drain(batches)
 			tail.drain()
 		}()
@@ -71,7 +76,7 @@ func (m *scanMerger) read(ctx context.Context, pool *scanPool, r io.Reader) erro
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err // cancelled, or the recording failed
+		return err // cancelled (the recording failed, say)
 	}
 	m.finish()
 	return nil
@@ -90,13 +95,13 @@ type scanMerger struct {
 	message       int
 	offset        int64
 	readerRecords int
-	chunks        chan *scanChunk
-	recorded      chan error
+	chunks        chan<- *scanChunk
 }
 
-// scanChunk is what to record of a chunk.
+// scanChunk is what to record of a chunk of the input name.
 type scanChunk struct {
-	res *detect.Result
+	name string
+	res  *detect.Result
 	// notes come before the chunk's own skips; ending, how the input
 	// ended when the chunk is its last, after them (a skip when the input
 	// stopped at an error).
@@ -155,7 +160,7 @@ func (m *scanMerger) flush() { m.end("", false) }
 // end hands the last chunk of the input to the recorder, with how the input
 // ended.
 func (m *scanMerger) end(ending string, isSkip bool) {
-	m.chunks <- &scanChunk{res: m.res, notes: m.notes, ending: ending, endingIsSkip: isSkip, offset: m.offset}
+	m.chunks <- &scanChunk{name: m.name, res: m.res, notes: m.notes, ending: ending, endingIsSkip: isSkip, offset: m.offset}
 	m.res, m.notes = &detect.Result{DecodeAll: m.res.DecodeAll}, nil
 }
 
@@ -184,24 +189,43 @@ func (m *scanMerger) finish() {
 	}
 }
 
-// scanRecorder records the chunks of an input, in order, prints their
-// alerts and sums them up.
+// scanRecorder records the chunks of a scan's inputs, in order, on a
+// goroutine of its own, so that the reading goes on meanwhile (the next
+// input's too), prints their alerts and sums them up.
 type scanRecorder struct {
-	ctx         context.Context
-	p           *alerting.Pipeline
-	name        string
-	stdout      *bufio.Writer
-	asJSON      bool
-	sum         *scanSummary
-	progress    *progress
+	ctx      context.Context
+	p        *alerting.Pipeline
+	stdout   *bufio.Writer
+	asJSON   bool
+	sum      *scanSummary
+	progress *progress
+	// stopReading cancels the scan's reading when a chunk cannot be
+	// recorded.
 	stopReading func()
+	chunks      chan *scanChunk
+	done        chan error
+}
+
+// startRecorder starts recording chunks; close ends it.
+func startRecorder(ctx context.Context, p *alerting.Pipeline, stdout *bufio.Writer, asJSON bool, sum *scanSummary, progress *progress, stopReading func()) *scanRecorder {
+	rec := &scanRecorder{ctx: ctx, p: p, stdout: stdout, asJSON: asJSON, sum: sum, progress: progress, stopReading: stopReading,
+		chunks: make(chan *scanChunk, 2), done: make(chan error, 1)}
+	go func() { rec.done <- rec.run() }()
+	return rec
+}
+
+// close waits for the chunks sent so far to be recorded, and returns the
+// first failure.
+func (rec *scanRecorder) close() error {
+	close(rec.chunks)
+	return <-rec.done
 }
 
 // run records chunks until there are no more; after a failure, it stops
 // the reading and records nothing more.
-func (rec *scanRecorder) run(chunks <-chan *scanChunk) error {
+func (rec *scanRecorder) run() error {
 	var failed error
-	for ch := range chunks {
+	for ch := range rec.chunks {
 		if failed != nil {
 			continue
 		}
@@ -227,9 +251,9 @@ func (rec *scanRecorder) record(ch *scanChunk) error {
 	}
 	out, err := rec.p.Record(rec.ctx, 0, ch.res)
 	if err != nil {
-		return fmt.Errorf("%s: alerts not recorded: %w", rec.name, err)
+		return fmt.Errorf("%s: alerts not recorded: %w", ch.name, err)
 	}
-	account(rec.name, out, rec.sum)
+	account(ch.name, out, rec.sum)
 	for _, al := range out.Alerts {
 		if rec.sum.shown[al.ID] && al.State == alert.StateDuplicate {
 			continue // already printed by this scan

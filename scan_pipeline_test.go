@@ -101,7 +101,11 @@ func pipelineScan(t testing.TB, e *detect.Engine, pool *scanPool, in []byte, r i
 	if r == nil {
 		r = bytes.NewReader(in)
 	}
-	if err := scanOne(context.Background(), p, pool, "in", r, w, true, sum, newProgress(io.Discard, false)); err != nil {
+	rec := startRecorder(context.Background(), p, w, true, sum, newProgress(io.Discard, false), func() {})
+	if err := scanOne(context.Background(), p, pool, rec, "in", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.close(); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -263,20 +267,31 @@ func (failingStore) Get(context.Context, string) (store.Item, error) {
 }
 
 // TestScanStopsWhenRecordingFails: when the matches of a chunk cannot be
-// recorded, scan stops reading, says why, and returns: nothing hangs.
+// recorded, the reading stops, the recorder says why, and nothing hangs;
+// the pool is whole again for the next input.
 func TestScanStopsWhenRecordingFails(t *testing.T) {
 	e := builtinEngine(t)
 	in := scanInputs(t)["JSON Lines"]
 	p := &alerting.Pipeline{Engine: e, Store: failingStore{memory.New(nil)}, TTL: 24 * time.Hour}
 	sum := &scanSummary{heldBack: map[string]int{}, shown: map[string]bool{}}
 	pool := smallPool(4096)
-	err := scanOne(context.Background(), p, pool, "in", bytes.NewReader(in), bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false))
-	if err == nil || !strings.Contains(err.Error(), "in: alerts not recorded") || !strings.Contains(err.Error(), "store is down") {
-		t.Fatalf("err = %v, want the recording failure", err)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	rec := startRecorder(context.Background(), p, bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false), stop)
+	// The reading may end before the recorder fails: no error then.
+	if err := scanOne(ctx, p, pool, rec, "in", bytes.NewReader(in)); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("scanOne: %v, want the reading cancelled or done", err)
 	}
-	// The pool is whole again: a next input is scanned.
+	err := rec.close()
+	if err == nil || !strings.Contains(err.Error(), "in: alerts not recorded") || !strings.Contains(err.Error(), "store is down") {
+		t.Fatalf("recorder: %v, want the recording failure", err)
+	}
 	p.Store = memory.New(nil)
-	if err := scanOne(context.Background(), p, pool, "next", bytes.NewReader(in), bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false)); err != nil {
+	rec = startRecorder(context.Background(), p, bufio.NewWriter(io.Discard), false, sum, newProgress(io.Discard, false), func() {})
+	if err := scanOne(context.Background(), p, pool, rec, "next", bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.close(); err != nil {
 		t.Fatal(err)
 	}
 }
