@@ -38,12 +38,12 @@ var defaultPrices = Prices{
 
 // defaultMeasured: bench/RESULTS.md of 2026-12-06 (the committed `make
 // bench` run): 100-event invocations of 5,000 records, end to end through
-// `tripline serve`, p50 93.7 ms on a shared 2-core AMD EPYC; peak RSS 92.9 MB
+// `tripline serve`, p50 76.9 ms on a shared 2-core AMD EPYC; peak RSS 93.1 MB
 // serving a 21.1 MB invocation.
 var defaultMeasured = Measured{
-	Run:              "bench/RESULTS.md, 2026-12-06 (end to end p50 93.7 ms per 5,000-record invocation, peak RSS 92.9 MB)",
-	SecondsPerRecord: 0.0937 / 5000,
-	PeakRSSMB:        92.9,
+	Run:              "bench/RESULTS.md, 2026-12-06 (end to end p50 76.9 ms per 5,000-record invocation, peak RSS 93.1 MB)",
+	SecondsPerRecord: 0.0769 / 5000,
+	PeakRSSMB:        93.1,
 }
 
 // defaultDeployment: infra/main.bicep's defaults and the assumptions named in
