@@ -20,6 +20,7 @@ import (
 	"github.com/tripline/tripline/detect"
 	"github.com/tripline/tripline/detect/rules"
 	"github.com/tripline/tripline/input"
+	"github.com/tripline/tripline/internal/textdiff"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/store/memory"
 )
@@ -200,11 +201,11 @@ func TestScanPipelineIsReadingInOrder(t *testing.T) {
 		for _, size := range []int{16, 100, 4096, 64 << 10, scanBlockBytes} {
 			pool := smallPool(size)
 			if got := pipelineScan(t, e, pool, in, nil); got != want {
-				t.Errorf("%s, blocks of %d bytes:\n%s", name, size, firstDifference(got, want))
+				t.Errorf("%s, blocks of %d bytes:\n%s", name, size, textdiff.First(got, want))
 			}
 			// As through a pipe: reads return less than asked.
 			if got := pipelineScan(t, e, pool, in, iotest.HalfReader(bytes.NewReader(in))); got != want {
-				t.Errorf("%s, blocks of %d bytes, half reads:\n%s", name, size, firstDifference(got, want))
+				t.Errorf("%s, blocks of %d bytes, half reads:\n%s", name, size, textdiff.First(got, want))
 			}
 		}
 	}
@@ -236,27 +237,9 @@ func FuzzScanPipeline(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, size uint16) {
 		want := scanInOrder(t, e, in)
 		if got := pipelineScan(t, e, smallPool(16+int(size)%4096), in, nil); got != want {
-			t.Fatalf("blocks of %d bytes:\n%s", 16+int(size)%4096, firstDifference(got, want))
+			t.Fatalf("blocks of %d bytes:\n%s", 16+int(size)%4096, textdiff.First(got, want))
 		}
 	})
-}
-
-// firstDifference shows where two outputs part.
-func firstDifference(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return fmt.Sprintf("line %d:\n got  %.300s\n want %.300s", i+1, gl, wl)
-		}
-	}
-	return "(same)"
 }
 
 // failingStore fails every read: a store that is down.
@@ -305,7 +288,7 @@ func TestScanLongLineGrowsOneBlock(t *testing.T) {
 	in := scanInputs(t)["one line"]
 	pool := smallPool(4096)
 	if want, got := scanInOrder(t, e, in), pipelineScan(t, e, pool, in, nil); got != want {
-		t.Fatalf("%s", firstDifference(got, want))
+		t.Fatalf("%s", textdiff.First(got, want))
 	}
 	grown := 0
 	for range cap(pool.freeBlocks) {

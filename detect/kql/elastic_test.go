@@ -6,11 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tripline/tripline/internal/textdiff"
 )
 
 // update rewrites testdata/kql/elastic_trees.golden. Its name is specific
@@ -77,7 +77,7 @@ func TestElasticFormatRules(t *testing.T) {
 	}
 	if got := golden.String(); got != string(want) {
 		t.Errorf("printed trees differ from %s (rerun with -update-kql after checking the change):\n%s",
-			goldenPath, firstDiff(got, string(want)))
+			goldenPath, textdiff.First(got, string(want)))
 	}
 }
 
@@ -114,24 +114,6 @@ func TestElasticCheckoutQueries(t *testing.T) {
 	if n == 0 {
 		t.Errorf("no query/kuery rule on Tripline's datasets under %s", dir)
 	}
-}
-
-// firstDiff shows the first differing line of two texts.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return "line " + strconv.Itoa(i+1) + "\n got: " + gl + "\nwant: " + wl
-		}
-	}
-	return ""
 }
 
 // TestElasticFormatDocuments evaluates the rules of testdata/rules on
