@@ -45,22 +45,7 @@ func TestScanStreamsInConstantMemory(t *testing.T) {
 	// The peak is read from /proc while the process runs (VmHWM, its high
 	// water mark since exec). The rusage of a child is no measure: a child
 	// started with vfork counts the parent's pages it saw before exec.
-	peak := make(chan float64, 1)
-	done := make(chan struct{})
-	go func() {
-		var hwm float64
-		defer func() { peak <- hwm }()
-		for {
-			if mb, ok := procstat.PeakRSSMB(cmd.Process.Pid); ok {
-				hwm = max(hwm, mb)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	stopWatching := procstat.Watch(cmd.Process.Pid, 20*time.Millisecond)
 	written := 0
 	for written < total {
 		n, err := stdin.Write(unit.Bytes())
@@ -73,8 +58,7 @@ func TestScanStreamsInConstantMemory(t *testing.T) {
 	// Reading and evaluating end with the input; what is left is the
 	// summary, so a reading now is near the end.
 	time.Sleep(50 * time.Millisecond)
-	close(done)
-	peakMB := <-peak
+	peakMB := stopWatching()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("scan: %v\n%s", err, stderr.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PeakRSSMB returns VmHWM of process pid, in MB; ok is false when it cannot
@@ -25,4 +26,31 @@ func PeakRSSMB(pid int) (mb float64, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// Watch reads the peak RSS of process pid every interval, from now until
+// stop is called, and stop returns the highest seen, in MB (0 when it could
+// never be read). The last reading before the process exits is the peak of
+// its whole run, as VmHWM never goes down.
+func Watch(pid int, interval time.Duration) (stop func() float64) {
+	peak := make(chan float64, 1)
+	done := make(chan struct{})
+	go func() {
+		var hwm float64
+		defer func() { peak <- hwm }()
+		for {
+			if mb, ok := PeakRSSMB(pid); ok {
+				hwm = max(hwm, mb)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		return <-peak
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestPeakRSSMBOfThisProcess(t *testing.T) {
@@ -16,5 +17,19 @@ func TestPeakRSSMBOfThisProcess(t *testing.T) {
 	}
 	if _, ok := PeakRSSMB(-1); ok {
 		t.Fatal("a process that does not exist has a peak")
+	}
+}
+
+func TestWatchOfThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("VmHWM is read from Linux's /proc")
+	}
+	stop := Watch(os.Getpid(), time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	if mb := stop(); mb <= 0 {
+		t.Fatalf("Watch saw a peak of %v MB", mb)
+	}
+	if mb := Watch(-1, time.Millisecond)(); mb != 0 {
+		t.Fatalf("Watch of a process that does not exist saw %v MB", mb)
 	}
 }

@@ -312,22 +312,7 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 	}
 	// The peak is read from /proc while the process runs (VmHWM, its high
 	// water mark), as peakRSS reads the server's.
-	peak := make(chan float64, 1)
-	done := make(chan struct{})
-	go func() {
-		var hwm float64
-		defer func() { peak <- hwm }()
-		for {
-			if mb, ok := procstat.PeakRSSMB(cmd.Process.Pid); ok {
-				hwm = max(hwm, mb)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
+	stopWatching := procstat.Watch(cmd.Process.Pid, 50*time.Millisecond)
 	var werr error
 	for i := 0; i < copies && werr == nil; i++ {
 		for _, b := range one {
@@ -340,8 +325,7 @@ func scanStream(root, out, binary string, files []string, streamBytes int64, rep
 	// The last reading before the process exits: it waits for its input
 	// to close, and writing the summary allocates next to nothing.
 	time.Sleep(100 * time.Millisecond)
-	close(done)
-	rep.StreamPeakRSSMB = <-peak
+	rep.StreamPeakRSSMB = stopWatching()
 	if err := cmd.Wait(); err != nil || werr != nil {
 		return fmt.Errorf("%v %v: %s", err, werr, stderr.String())
 	}
