@@ -36,9 +36,7 @@ import (
 // store/cosmos and store/bolt implement it; see package store for the
 // contract of each method and its sentinel errors.
 type Store interface {
-	Get(ctx context.Context, id string) (store.Item, error)
-	Create(ctx context.Context, id string, body []byte) (etag string, err error)
-	Replace(ctx context.Context, id string, body []byte, etag string) (newEtag string, err error)
+	stateful.Store // Get, Create, Replace: what stateful decisions need too
 	Pending(ctx context.Context, limit int) ([]store.Item, error)
 }
 
